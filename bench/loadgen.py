@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Load generator for bench/bench.sh (talks to bench/echo_server.py).
+
+    loadgen.py bulk  --target H:P [--socks H:P] --conns N --bytes B [--max-seconds S]
+    loadgen.py ping  --target H:P [--socks H:P] --count N [--warmup W] [--max-seconds S]
+    loadgen.py setup --target H:P [--socks H:P] --count N [--max-seconds S]
+
+--target is the server as the client names it: with --socks it is the SOCKS5
+destination (e.g. 10.0.0.0:PORT), without it the address dialled directly.
+Whatever is dialled must be 127.0.0.1: this tool never sends traffic
+anywhere else.
+
+  bulk   opens N connections to the sink port, then sends B/N bytes on each
+         (1 MiB sendall, one thread per connection), shuts the write side and
+         reads the sink's 8-byte count.  Timed from the first byte to the
+         last count, so connection setup is not included.
+  ping   one connection to the echo port, TCP_NODELAY; W warm-up round trips,
+         then N timed round trips of 1 byte.
+  setup  N times, one after the other: connect (+ SOCKS5 no-auth handshake,
+         3+10 bytes out), 1-byte round trip on the echo port, close.
+
+Prints one line of key=value pairs, e.g.
+  bulk:  bytes=1073741824 seconds=3.21 mibps=318.9 complete=1 cpu_pct=23
+  ping:  count=10000 seconds=1.2 p50_us=95.1 p99_us=180.3 complete=1 cpu_pct=40
+  setup: count=2000 seconds=2.5 per_s=800.0 p50_us=1200 complete=1 cpu_pct=30
+complete=0 means --max-seconds cut the run short (the figures are then over
+what was done).  cpu_pct is this process's CPU time over the wall time (100 =
+one core), to show whether the load generator itself was the bottleneck.
+Exit status 1 on any error (connection refused, SOCKS error, short count).
+"""
+
+import argparse
+import math
+import resource
+import socket
+import sys
+import threading
+import time
+
+BUF = 1 << 20
+IO_TIMEOUT = 60.0
+
+
+class BenchError(Exception):
+    pass
+
+
+def hostport(text):
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError("expected HOST:PORT, got %r" % text)
+    return host, int(port)
+
+
+def recv_exact(s, n):
+    buf = bytearray()
+    while len(buf) < n:
+        d = s.recv(n - len(buf))
+        if not d:
+            raise BenchError("connection closed after %d of %d bytes" % (len(buf), n))
+        buf += d
+    return bytes(buf)
+
+
+def socks5_connect(s, host, port):
+    """RFC 1928 CONNECT without authentication; host is an IPv4 literal."""
+    s.sendall(b"\x05\x01\x00")
+    r = recv_exact(s, 2)
+    if r != b"\x05\x00":
+        raise BenchError("SOCKS5 method reply %s" % r.hex())
+    s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) + port.to_bytes(2, "big"))
+    r = recv_exact(s, 4)
+    if r[1] != 0:
+        raise BenchError("SOCKS5 reply 0x%02x for %s:%d" % (r[1], host, port))
+    atyp = r[3]
+    if atyp == 1:
+        recv_exact(s, 4 + 2)
+    elif atyp == 4:
+        recv_exact(s, 16 + 2)
+    elif atyp == 3:
+        recv_exact(s, recv_exact(s, 1)[0] + 2)
+    else:
+        raise BenchError("SOCKS5 reply with address type 0x%02x" % atyp)
+
+
+def connect(a, nodelay=True):
+    """A connected socket to the target, through SOCKS if asked."""
+    first = a.socks or a.target
+    if first[0] != "127.0.0.1":
+        raise BenchError("refusing to dial %s: the benchmark stays on 127.0.0.1" % first[0])
+    s = socket.create_connection(first, timeout=IO_TIMEOUT)
+    if nodelay:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        if a.socks:
+            socks5_connect(s, a.target[0], a.target[1])
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def percentile(sorted_values, q):
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return 0.0
+    rank = math.ceil(q / 100.0 * len(sorted_values))
+    return sorted_values[min(len(sorted_values), max(1, rank)) - 1]
+
+
+def emit(**kv):
+    print(" ".join("%s=%s" % (k, v) for k, v in kv.items()), flush=True)
+
+
+# --- bulk ------------------------------------------------------------------------
+def bulk(a):
+    if a.conns < 1 or a.bytes < a.conns:
+        raise BenchError("need --conns >= 1 and --bytes >= --conns")
+    share = [a.bytes // a.conns] * a.conns
+    share[0] += a.bytes - sum(share)
+    conns = [connect(a, nodelay=False) for _ in range(a.conns)]
+    payload = memoryview(bytes(range(256)) * (BUF // 256))
+    go = threading.Barrier(a.conns + 1)
+    got = [0] * a.conns
+    errors = []
+    cut = [False]
+
+    def worker(i):
+        s = conns[i]
+        try:
+            go.wait()
+            left = share[i]
+            while left > 0:
+                if time.monotonic() > deadline:
+                    cut[0] = True
+                    break
+                k = min(left, BUF)
+                s.sendall(payload[:k])
+                left -= k
+            s.shutdown(socket.SHUT_WR)
+            got[i] = int.from_bytes(recv_exact(s, 8), "big")
+            if got[i] != share[i] - left:
+                errors.append("connection %d: sent %d, the sink counted %d" % (i, share[i] - left, got[i]))
+        except (OSError, BenchError, threading.BrokenBarrierError) as e:
+            errors.append("connection %d: %s" % (i, e))
+        finally:
+            s.close()
+
+    deadline = time.monotonic() + a.max_seconds
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(a.conns)]
+    for t in threads:
+        t.start()
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    go.wait()
+    for t in threads:
+        t.join(a.max_seconds + IO_TIMEOUT)
+    t1, c1 = time.perf_counter(), cpu_seconds()
+    if any(t.is_alive() for t in threads):
+        raise BenchError("connections still busy %.0f s after the time limit" % IO_TIMEOUT)
+    if errors:
+        raise BenchError("; ".join(errors[:3]))
+    total, secs = sum(got), t1 - t0
+    emit(bytes=total, seconds="%.3f" % secs, mibps="%.1f" % (total / secs / 2**20),
+         complete=0 if cut[0] else 1, cpu_pct="%.0f" % (100 * (c1 - c0) / secs))
+
+
+# --- ping --------------------------------------------------------------------------
+def ping(a):
+    s = connect(a)
+    with s:
+        for _ in range(a.warmup):
+            s.sendall(b"x")
+            recv_exact(s, 1)
+        times = []
+        deadline = time.monotonic() + a.max_seconds
+        c0, t0 = cpu_seconds(), time.perf_counter()
+        clock = time.perf_counter_ns
+        for _ in range(a.count):
+            b = clock()
+            s.sendall(b"x")
+            if s.recv(1) != b"x":
+                raise BenchError("echo lost")
+            times.append(clock() - b)
+            if len(times) % 256 == 0 and time.monotonic() > deadline:
+                break
+        t1, c1 = time.perf_counter(), cpu_seconds()
+    times.sort()
+    emit(count=len(times), seconds="%.3f" % (t1 - t0),
+         p50_us="%.1f" % (percentile(times, 50) / 1e3), p99_us="%.1f" % (percentile(times, 99) / 1e3),
+         complete=int(len(times) == a.count), cpu_pct="%.0f" % (100 * (c1 - c0) / (t1 - t0)))
+
+
+# --- setup -------------------------------------------------------------------------
+def setup(a):
+    times = []
+    deadline = time.monotonic() + a.max_seconds
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    clock = time.perf_counter_ns
+    for _ in range(a.count):
+        if time.monotonic() > deadline:
+            break
+        b = clock()
+        s = connect(a)
+        with s:
+            s.sendall(b"x")
+            if recv_exact(s, 1) != b"x":
+                raise BenchError("echo lost")
+        times.append(clock() - b)
+    t1, c1 = time.perf_counter(), cpu_seconds()
+    secs = t1 - t0
+    times.sort()
+    emit(count=len(times), seconds="%.3f" % secs, per_s="%.1f" % (len(times) / secs),
+         p50_us="%.0f" % (percentile(times, 50) / 1e3), complete=int(len(times) == a.count),
+         cpu_pct="%.0f" % (100 * (c1 - c0) / secs))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=["bulk", "ping", "setup"])
+    p.add_argument("--target", type=hostport, required=True)
+    p.add_argument("--socks", type=hostport)
+    p.add_argument("--conns", type=int, default=1)
+    p.add_argument("--bytes", type=int, default=1 << 30)
+    p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--max-seconds", type=float, default=120)
+    a = p.parse_args()
+    if a.socks:
+        try:
+            socket.inet_aton(a.target[0])
+        except OSError:
+            p.error("--target must be an IPv4 address")
+    try:
+        {"bulk": bulk, "ping": ping, "setup": setup}[a.mode](a)
+    except (OSError, BenchError) as e:
+        print("loadgen %s: %s" % (a.mode, e), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+/*
+ * QUIC transport plugin: internal structures shared by its files.
+ *
+ * Ownership at a glance
+ *   struct quic_inst    one per plugin instance (create() .. destroy());
+ *                       owns the peers, the connections and every stream.
+ *   struct quic_peer    one per PID we know of; owns the streams opened to
+ *                       it that wait for a connection (pending list).
+ *   struct quic_conn    one ngtcp2 connection + GnuTLS session; owns the
+ *                       streams open on it.
+ *   struct quic_stream  one QUIC bidirectional stream = one TCP connection;
+ *                       `app` belongs to the daemon and is never freed here.
+ *
+ * Re-entrancy rule: upcalls into the daemon (host->stream_*) may call our
+ * ops, and our ops never unlink or free anything, nor call ngtcp2 write
+ * functions.  They only change a stream's fields, push it on the deferred
+ * list and mark its connection dirty.  Unlinking and freeing happen in
+ * quic_flush() (ev_prepare / ev_idle), in timers and at the top of
+ * on_datagram, never below an upcall.
+ */
+#ifndef SFK_QUIC_H
+#define SFK_QUIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <ev.h>
+#include <gnutls/gnutls.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "sfkit-proxy/plugin.h"
+
+/* Length of every connection ID we issue (short headers need a fixed one). */
+#define QUIC_SCIDLEN 16
+/* Our CIDs per connection: ngtcp2 keeps at most 8 + the client's DCID. */
+#define QUIC_MAX_CIDS 12
+/* Send buffer chunk: allocated on demand, freed once acknowledged. */
+#define QUIC_CHUNK 16384
+/* First chunk of an empty buffer when the write is small (headers, status
+ * bytes, interactive traffic). */
+#define QUIC_SMALL_CHUNK 512
+/* Largest UDP payload we build (ngtcp2's default max_tx_udp_payload_size). */
+#define QUIC_MAX_PKT 1452
+/* At most this many equal-size packets per GSO send (Linux: 64). */
+#define QUIC_GSO_MAX 32
+/* Packets written per connection per flush before yielding to the loop. */
+#define QUIC_WRITE_BUDGET 256
+/* Handshakes from unidentified clients we run at once. */
+#define QUIC_MAX_UNVERIFIED 16
+/* Stateless resets we send per second at most. */
+#define QUIC_SR_PER_SEC 20
+/* Punch datagram: first byte in 0x40..0x7f, too short to be QUIC. */
+#define QUIC_PUNCH "\x7f" "sfkit-punch"
+#define QUIC_PUNCH_LEN 12
+#define QUIC_PUNCH_INTERVAL_MS 500
+/* Reconnect backoff of the client side. */
+#define QUIC_BACKOFF_MIN_MS 500
+#define QUIC_BACKOFF_MAX_MS 10000
+/* Application error code for our RESET_STREAM / STOP_SENDING. */
+#define QUIC_APP_ERR_RESET 0x1
+
+struct quic_inst;
+struct quic_peer;
+struct quic_conn;
+struct quic_stream;
+
+TAILQ_HEAD(quic_stream_list, quic_stream);
+TAILQ_HEAD(quic_conn_list, quic_conn);
+TAILQ_HEAD(quic_peer_list, quic_peer);
+
+/* Parsed config; see the comment block in quic_plugin.c for defaults. */
+struct quic_cfg {
+  uint64_t idle_timeout_ms;
+  uint64_t keepalive_ms;
+  uint64_t handshake_timeout_ms;
+  int cc_algo; /* ngtcp2_cc_algo */
+  uint64_t stream_window;
+  uint64_t conn_window;
+  uint64_t max_streams;
+  uint64_t send_buffer;
+};
+
+struct quic_chunk {
+  struct quic_chunk *next;
+  size_t cap; /* QUIC_CHUNK, or QUIC_SMALL_CHUNK for a lone small write */
+  uint8_t data[];
+};
+
+enum quic_role { QS_OPENER = 1, QS_ACCEPTOR = 2 };
+
+/* struct quic_stream.flags */
+enum {
+  QSF_OPEN = 1u << 0,       /* exists in ngtcp2 (id valid) */
+  QSF_NG_CLOSED = 1u << 1,  /* ngtcp2 closed it: no more ngtcp2 calls */
+  QSF_GATED = 1u << 2,      /* acceptor: nothing sent before the reply */
+  QSF_STATUS = 1u << 3,     /* opener: status delivered */
+  QSF_HDR = 1u << 4,        /* acceptor: header parsed */
+  QSF_FIN_Q = 1u << 5,      /* FIN queued after the last byte */
+  QSF_FIN_SENT = 1u << 6,   /* FIN handed to ngtcp2 */
+  QSF_WANT_WR = 1u << 7,    /* a short write happened: stream_writable */
+  QSF_SHUT_REQ = 1u << 8,   /* abort both directions in the next flush */
+  QSF_STOP_REQ = 1u << 9,   /* STOP_SENDING only (rejected stream) */
+  QSF_IN_SENDQ = 1u << 10,  /* on conn->sendq */
+  QSF_IN_DQ = 1u << 11,     /* on inst->deferred */
+  QSF_CLOSE_Q = 1u << 12,   /* stream_closed(app, close_err) is due */
+  QSF_FREE = 1u << 13,      /* free in the next flush */
+  QSF_BLOCKED = 1u << 14,   /* flow-control blocked (wait for credit) */
+  QSF_RD_FIN = 1u << 15,    /* FIN received and delivered */
+  QSF_IN_ACCEPT = 1u << 16  /* inside host->stream_accept() */
+};
+
+struct quic_stream {
+  struct quic_inst *qi;
+  struct quic_peer *peer;         /* opener while pending: owner */
+  struct quic_conn *qc;           /* once open: owner */
+  TAILQ_ENTRY(quic_stream) link;  /* peer->pending or qc->streams */
+  TAILQ_ENTRY(quic_stream) sq;    /* qc->sendq */
+  TAILQ_ENTRY(quic_stream) dq;    /* qi->deferred */
+  void *app;                      /* daemon's handle; NULL when detached */
+  int64_t id;
+  uint32_t pid;
+  uint32_t flags;
+  uint16_t port;
+  uint8_t role;
+  uint8_t hdrlen;
+  uint8_t hdr[3];
+  int close_err;        /* for QSF_CLOSE_Q */
+  uint64_t deadline_ns; /* opener: HOST_UNREACHABLE after this */
+  /* Send buffer, in stream offsets: [acked, sent) in flight, retained for
+   * retransmission; [sent, end) not yet handed to ngtcp2. */
+  struct quic_chunk *head, *tail, *cur;
+  uint64_t head_off; /* stream offset of head->data[0] */
+  uint64_t tail_off; /* stream offset of tail->data[0] */
+  uint64_t cur_off;  /* stream offset of cur->data[0] (chunk holding sent) */
+  uint64_t acked, sent, end;
+  /* Receive accounting (daemon bytes only, headers excluded). */
+  uint64_t delivered, consumed;
+};
+
+/* struct quic_conn.flags */
+enum {
+  QCF_SERVER = 1u << 0,
+  QCF_HS_DONE = 1u << 1,
+  QCF_DIRTY = 1u << 2,
+  QCF_DOOMED = 1u << 3,   /* tear down in the next flush */
+  QCF_NO_CLOSE = 1u << 4, /* do not send CONNECTION_CLOSE (draining) */
+  QCF_VERIFIED = 1u << 5,
+  QCF_PROBE = 1u << 6 /* send a PING soon (peer may have lost state) */
+};
+
+struct quic_conn {
+  ngtcp2_crypto_conn_ref ref; /* gnutls_session_get_ptr() points here */
+  struct quic_inst *qi;
+  struct quic_peer *peer; /* NULL for a server conn until identified */
+  TAILQ_ENTRY(quic_conn) link;
+  ngtcp2_conn *conn; /* owned; NULL once deleted */
+  gnutls_session_t tls;
+  ev_timer timer;
+  struct sockaddr_storage local, remote;
+  socklen_t locallen, remotelen;
+  ngtcp2_cid cids[QUIC_MAX_CIDS]; /* DCIDs that route to us */
+  size_t ncids;
+  uint32_t pid;      /* dialled (client) or verified (server) */
+  uint32_t cand_pid; /* server: peer found by source address */
+  uint32_t flags;
+  unsigned gen; /* flush generation */
+  int doom_err; /* errno for the streams when doomed */
+  int liberr;   /* ngtcp2 error for CONNECTION_CLOSE, 0 = NO_ERROR */
+  char pin[SFK_PIN_SIZE]; /* the peer's verified pin */
+  const char *doom_why;
+  unsigned rx_since_write;
+  uint64_t created_ns, up_ns;
+  struct quic_stream_list streams;
+  struct quic_stream_list sendq;
+};
+
+struct quic_peer {
+  struct quic_inst *qi;
+  TAILQ_ENTRY(quic_peer) link;
+  uint32_t pid;
+  int present; /* in the daemon's peer table */
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+  char pin[SFK_PIN_SIZE];
+  char warned_pin[SFK_PIN_SIZE]; /* last mismatching pin we logged */
+  struct quic_conn *conn;        /* current connection, or NULL */
+  struct quic_stream_list pending;
+  ev_timer timer;
+  uint64_t backoff_ms;
+  uint64_t next_connect_ns; /* client: 0 = not scheduled */
+  uint64_t next_punch_ns;   /* server */
+};
+
+struct quic_inst {
+  const struct sfk_host *h;
+  struct quic_cfg cfg;
+  gnutls_certificate_credentials_t cred;
+  uint8_t reset_secret[32];
+  struct sockaddr_storage local;
+  socklen_t locallen;
+  struct quic_conn_list conns;
+  struct quic_peer_list peers;
+  struct quic_stream_list deferred;
+  ev_prepare prep;
+  ev_idle idle;
+  int started, stopped;
+  int peers_dirty;
+  int in_flush;
+  unsigned flush_gen;
+  uint64_t sr_window_ns;
+  unsigned sr_count;
+  char unknown_warned_pin[SFK_PIN_SIZE];
+  uint8_t txbuf[QUIC_GSO_MAX * QUIC_MAX_PKT];
+};
+
+/* ---- quic_plugin.c -------------------------------------------------- */
+uint64_t quic_now(const struct quic_inst *qi);
+/* Make sure quic_flush() runs before the loop blocks again. */
+void quic_kick(struct quic_inst *qi);
+void quic_flush(struct quic_inst *qi);
+/* "ip:port" for logs. */
+const char *quic_addr_str(const struct sockaddr *sa, socklen_t len,
+                          char *buf, size_t bufsz);
+int quic_addr_eq(const struct sockaddr *a, socklen_t alen,
+                 const struct sockaddr *b, socklen_t blen);
+
+/* ---- quic_tls.c ----------------------------------------------------- */
+int quic_tls_init(struct quic_inst *qi);
+void quic_tls_free(struct quic_inst *qi);
+int quic_tls_session_new(struct quic_conn *qc);
+int quic_tls_alpn_ok(struct quic_conn *qc);
+
+/* ---- quic_conn.c ---------------------------------------------------- */
+struct quic_peer *quic_peer_find(struct quic_inst *qi, uint32_t pid);
+struct quic_peer *quic_peer_get(struct quic_inst *qi, uint32_t pid);
+void quic_peer_schedule(struct quic_peer *p);
+void quic_peer_free(struct quic_peer *p);
+void quic_peers_sync(struct quic_inst *qi);
+struct quic_conn *quic_conn_find(struct quic_inst *qi, const uint8_t *dcid,
+                                 size_t dcidlen);
+int quic_conn_accept(struct quic_inst *qi, const struct sockaddr *from,
+                     socklen_t fromlen, const uint8_t *data, size_t len);
+void quic_conn_read(struct quic_conn *qc, const struct sockaddr *from,
+                    socklen_t fromlen, const uint8_t *data, size_t len);
+void quic_conn_dirty(struct quic_conn *qc);
+void quic_conn_doom(struct quic_conn *qc, int err, const char *why);
+void quic_conn_write(struct quic_conn *qc);
+void quic_conn_teardown(struct quic_conn *qc, int upcalls);
+void quic_conn_close_all(struct quic_inst *qi);
+int quic_conn_check_pin(struct quic_conn *qc, const char *pin);
+void quic_punch_recv(struct quic_inst *qi, const struct sockaddr *from,
+                     socklen_t fromlen);
+
+/* ---- quic_stream.c -------------------------------------------------- */
+void quic_stream_set_callbacks(ngtcp2_callbacks *cb);
+void quic_stream_defer(struct quic_stream *s);
+void quic_stream_process_deferred(struct quic_inst *qi);
+void quic_stream_free(struct quic_stream *s);
+void quic_stream_open_pending(struct quic_peer *p);
+void quic_stream_fail_pending(struct quic_peer *p, uint64_t now, int all);
+uint64_t quic_stream_next_deadline(const struct quic_peer *p);
+void quic_stream_conn_lost(struct quic_conn *qc, int err);
+/* Build iovecs of unsent data; returns count; *fin set when FIN fits. */
+size_t quic_stream_unsent(struct quic_stream *s, ngtcp2_vec *v, size_t nv,
+                          int *fin);
+void quic_stream_sent(struct quic_stream *s, size_t n, int fin);
+int quic_stream_has_unsent(const struct quic_stream *s);
+void quic_stream_sendq_add(struct quic_stream *s);
+void quic_stream_sendq_del(struct quic_stream *s);
+void quic_stream_peer_stopped(struct quic_stream *s);
+
+int quic_op_stream_open(void *self, uint32_t pid, uint16_t port, void *app,
+                        void **ts);
+void quic_op_stream_reply(void *self, void *ts, uint8_t status);
+size_t quic_op_stream_space(void *self, void *ts);
+size_t quic_op_stream_write(void *self, void *ts, const uint8_t *data,
+                            size_t len, int fin);
+void quic_op_stream_consumed(void *self, void *ts, size_t n);
+void quic_op_stream_reset(void *self, void *ts);
+
+#endif /* SFK_QUIC_H */

@@ -1,0 +1,1057 @@
+/*
+ * QUIC transport: connections and peers.
+ *
+ * One QUIC v1 connection per peer; the higher PID dials (client), the
+ * lower PID accepts (server) and punches towards the client's published
+ * address until the handshake completes.  A client whose connection fails
+ * or is lost dials again after a backoff of 0.5 s doubling to 10 s.
+ *
+ * The write loop packs stream data into packets (NGTCP2_WRITE_STREAM_FLAG_
+ * MORE, streams served round robin) and hands runs of equal-size packets to
+ * host->udp_send() as one GSO batch.  It never runs inside an ngtcp2
+ * callback or an op: those mark the connection dirty and quic_flush() (an
+ * ev_prepare watcher) writes before the loop blocks again.
+ *
+ * Connections are torn down only from quic_flush() (after quic_conn_doom())
+ * or from stop(), so nothing below an upcall ever sees a freed connection.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/crypto.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#include "quic.h"
+
+/* Initial flow-control windows; ngtcp2 grows them up to the configured
+ * stream_window / conn_window as the daemon drains data fast enough. */
+#define QUIC_INIT_STREAM_WINDOW (256 * 1024)
+#define QUIC_INIT_CONN_WINDOW (1024 * 1024)
+/* Client DCID length for the first Initial. */
+#define QUIC_INIT_DCIDLEN 18
+/* Write right after this many received packets, not only at ev_prepare,
+ * so long receive batches still get timely ACKs. */
+#define QUIC_RX_WRITE_EVERY 16
+
+static int is_client_of(const struct quic_inst *qi, uint32_t pid) {
+  return pid < qi->h->self_pid;
+}
+
+/* ------------------------------------------------------------------ */
+/* Peers                                                                */
+
+struct quic_peer *quic_peer_find(struct quic_inst *qi, uint32_t pid) {
+  struct quic_peer *p;
+
+  TAILQ_FOREACH(p, &qi->peers, link) {
+    if (p->pid == pid)
+      return p;
+  }
+  return NULL;
+}
+
+static void peer_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* Copy address and pin from the daemon's table.  Returns a bit mask:
+ * 1 address changed, 2 pin changed. */
+static int peer_update(struct quic_peer *p, const struct sfk_peer *e) {
+  int changed = 0;
+
+  if (e->addrlen != p->addrlen ||
+      (e->addrlen && !quic_addr_eq((const struct sockaddr *)&e->addr,
+                                   e->addrlen,
+                                   (const struct sockaddr *)&p->addr,
+                                   p->addrlen))) {
+    changed |= 1;
+    memset(&p->addr, 0, sizeof(p->addr));
+    if (e->addrlen && e->addrlen <= sizeof(p->addr) &&
+        e->addr.ss_family != 0) {
+      memcpy(&p->addr, &e->addr, e->addrlen);
+      p->addrlen = e->addrlen;
+    } else {
+      p->addrlen = 0;
+    }
+  }
+  if (strncmp(p->pin, e->pin, SFK_PIN_SIZE) != 0) {
+    changed |= 2;
+    memcpy(p->pin, e->pin, SFK_PIN_SIZE);
+    p->pin[SFK_PIN_LEN] = '\0';
+    p->warned_pin[0] = '\0';
+  }
+  return changed;
+}
+
+struct quic_peer *quic_peer_get(struct quic_inst *qi, uint32_t pid) {
+  const struct sfk_host *h = qi->h;
+  struct quic_peer *p = quic_peer_find(qi, pid);
+  const struct sfk_peer *e;
+
+  if (p)
+    return p;
+  p = calloc(1, sizeof(*p));
+  if (!p)
+    return NULL;
+  p->qi = qi;
+  p->pid = pid;
+  p->backoff_ms = QUIC_BACKOFF_MIN_MS;
+  TAILQ_INIT(&p->pending);
+  ev_timer_init(&p->timer, peer_timer_cb, 0., 0.);
+  p->timer.data = p;
+  e = h->peer_get(h, pid);
+  if (e) {
+    p->present = 1;
+    peer_update(p, e);
+  }
+  TAILQ_INSERT_TAIL(&qi->peers, p, link);
+  return p;
+}
+
+void quic_peer_free(struct quic_peer *p) {
+  struct quic_stream *s;
+
+  ev_timer_stop(p->qi->h->loop, &p->timer);
+  while ((s = TAILQ_FIRST(&p->pending))) {
+    TAILQ_REMOVE(&p->pending, s, link);
+    quic_stream_free(s);
+  }
+  TAILQ_REMOVE(&p->qi->peers, p, link);
+  free(p);
+}
+
+void quic_peer_schedule(struct quic_peer *p) {
+  struct quic_inst *qi = p->qi;
+  uint64_t now, t = UINT64_MAX;
+  double delay;
+
+  ev_timer_stop(qi->h->loop, &p->timer);
+  if (!qi->started || qi->stopped)
+    return;
+  now = quic_now(qi);
+  if (p->present && p->addrlen) {
+    if (is_client_of(qi, p->pid)) {
+      if (p->pin[0] && !p->conn) {
+        if (p->next_connect_ns == 0)
+          p->next_connect_ns = now;
+        t = p->next_connect_ns;
+      }
+    } else if (!p->conn || !(p->conn->flags & QCF_HS_DONE)) {
+      if (p->next_punch_ns == 0)
+        p->next_punch_ns = now;
+      if (p->next_punch_ns < t)
+        t = p->next_punch_ns;
+    }
+  }
+  {
+    uint64_t d = quic_stream_next_deadline(p);
+    if (d < t)
+      t = d;
+  }
+  if (t == UINT64_MAX)
+    return;
+  delay = t > now ? (double)(t - now) / 1e9 : 0.;
+  ev_timer_set(&p->timer, delay, 0.);
+  ev_timer_start(qi->h->loop, &p->timer);
+}
+
+static int conn_connect(struct quic_peer *p);
+
+static void peer_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  struct quic_peer *p = w->data;
+  struct quic_inst *qi = p->qi;
+  const struct sfk_host *h = qi->h;
+  uint64_t now = quic_now(qi);
+  (void)loop;
+  (void)revents;
+
+  if (qi->stopped)
+    return;
+  if (p->present && p->addrlen && is_client_of(qi, p->pid) && p->pin[0] &&
+      !p->conn && p->next_connect_ns <= now) {
+    if (conn_connect(p) != 0) {
+      p->next_connect_ns = now + p->backoff_ms * 1000000u;
+      p->backoff_ms *= 2;
+      if (p->backoff_ms > QUIC_BACKOFF_MAX_MS)
+        p->backoff_ms = QUIC_BACKOFF_MAX_MS;
+    }
+  }
+  if (p->present && p->addrlen && !is_client_of(qi, p->pid) &&
+      (!p->conn || !(p->conn->flags & QCF_HS_DONE)) &&
+      p->next_punch_ns <= now) {
+    h->udp_send(h, (const struct sockaddr *)&p->addr, p->addrlen,
+                (const uint8_t *)QUIC_PUNCH, QUIC_PUNCH_LEN, 0);
+    p->next_punch_ns = now + QUIC_PUNCH_INTERVAL_MS * 1000000u;
+  }
+  quic_stream_fail_pending(p, now, 0);
+  quic_peer_schedule(p);
+  quic_kick(qi);
+}
+
+/* Bring our peers in line with the daemon's table (from quic_flush()). */
+void quic_peers_sync(struct quic_inst *qi) {
+  const struct sfk_host *h = qi->h;
+  struct quic_peer *p;
+  size_t i, n = h->peer_count(h);
+
+  qi->peers_dirty = 0;
+  TAILQ_FOREACH(p, &qi->peers, link) p->present = -p->present;
+  for (i = 0; i < n; i++) {
+    const struct sfk_peer *e = h->peer_at(h, i);
+    int changed;
+
+    if (!e || e->pid == h->self_pid)
+      continue;
+    p = quic_peer_get(qi, e->pid);
+    if (!p)
+      continue;
+    p->present = 1;
+    changed = peer_update(p, e);
+    if ((changed & 2) && p->conn && (p->conn->flags & QCF_VERIFIED) &&
+        strcmp(p->conn->pin, p->pin) != 0)
+      quic_conn_doom(p->conn, -ENOTCONN, "the peer's pin changed");
+    if (changed & 1) {
+      if (is_client_of(qi, p->pid)) {
+        if (p->conn && !(p->conn->flags & QCF_HS_DONE))
+          quic_conn_doom(p->conn, -ENOTCONN, "the peer's address changed");
+        p->next_connect_ns = 0;
+      } else {
+        p->next_punch_ns = 0;
+      }
+    }
+  }
+  TAILQ_FOREACH(p, &qi->peers, link) {
+    if (p->present < 0 || (p->present == 0 && !p->conn)) {
+      p->present = 0;
+      if (p->conn)
+        quic_conn_doom(p->conn, -ENOTCONN, "the peer left the registry");
+      quic_stream_fail_pending(p, 0, 1);
+    }
+    quic_peer_schedule(p);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* ngtcp2 callbacks for connections                                     */
+
+static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref) {
+  struct quic_conn *qc = ref->user_data;
+  return qc->conn;
+}
+
+static void cb_rand(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *rc) {
+  (void)rc;
+  (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, destlen);
+}
+
+static int cid_add(struct quic_conn *qc, const ngtcp2_cid *cid) {
+  if (qc->ncids == QUIC_MAX_CIDS)
+    return -1;
+  qc->cids[qc->ncids++] = *cid;
+  return 0;
+}
+
+static int cb_get_new_connection_id(ngtcp2_conn *conn, ngtcp2_cid *cid,
+                                    uint8_t *token, size_t cidlen, void *ud) {
+  struct quic_conn *qc = ud;
+  (void)conn;
+
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  cid->datalen = cidlen;
+  if (ngtcp2_crypto_generate_stateless_reset_token(
+          token, qc->qi->reset_secret, sizeof(qc->qi->reset_secret), cid) !=
+      0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  return cid_add(qc, cid) == 0 ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_remove_connection_id(ngtcp2_conn *conn, const ngtcp2_cid *cid,
+                                   void *ud) {
+  struct quic_conn *qc = ud;
+  size_t i;
+  (void)conn;
+
+  for (i = 0; i < qc->ncids; i++) {
+    if (ngtcp2_cid_eq(&qc->cids[i], cid)) {
+      qc->cids[i] = qc->cids[--qc->ncids];
+      break;
+    }
+  }
+  return 0;
+}
+
+static const char *conn_addr(const struct quic_conn *qc, char *buf,
+                             size_t bufsz) {
+  return quic_addr_str((const struct sockaddr *)&qc->remote, qc->remotelen,
+                       buf, bufsz);
+}
+
+/* The connection is usable: adopt it as the peer's connection. */
+static int conn_up(struct quic_conn *qc) {
+  struct quic_inst *qi = qc->qi;
+  const struct sfk_host *h = qi->h;
+  struct quic_peer *p;
+  char a[64];
+
+  p = qc->peer ? qc->peer : quic_peer_get(qi, qc->pid);
+  if (!p)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  if (p->conn && p->conn != qc) {
+    /* The peer restarted: its old connection is dead. */
+    quic_conn_doom(p->conn, -ENOTCONN, "replaced by a new connection");
+    p->conn->peer = NULL;
+  }
+  p->conn = qc;
+  qc->peer = p;
+  qc->flags |= QCF_HS_DONE;
+  qc->up_ns = quic_now(qi);
+  p->backoff_ms = QUIC_BACKOFF_MIN_MS;
+  p->next_punch_ns = 0;
+  h->log(h, SFK_LOG_INFO, "peer %u at %s: connection up (%s)", qc->pid,
+         conn_addr(qc, a, sizeof(a)),
+         (qc->flags & QCF_SERVER) ? "accepted" : "dialled");
+  quic_peer_schedule(p);
+  quic_conn_dirty(qc);
+  return 0;
+}
+
+static int cb_handshake_completed(ngtcp2_conn *conn, void *ud) {
+  struct quic_conn *qc = ud;
+  const struct sfk_host *h = qc->qi->h;
+  char a[64];
+  (void)conn;
+
+  if (!(qc->flags & QCF_VERIFIED) || !quic_tls_alpn_ok(qc)) {
+    h->log(h, SFK_LOG_WARN, "%s: handshake without a verified peer or ALPN "
+           "\"sfkit\"; refusing", conn_addr(qc, a, sizeof(a)));
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  }
+  /* The client waits for HANDSHAKE_DONE: only then has the server
+   * accepted our certificate too. */
+  return (qc->flags & QCF_SERVER) ? conn_up(qc) : 0;
+}
+
+static int cb_handshake_confirmed(ngtcp2_conn *conn, void *ud) {
+  struct quic_conn *qc = ud;
+  (void)conn;
+
+  if (qc->flags & QCF_SERVER)
+    return 0;
+  return conn_up(qc);
+}
+
+static int cb_extend_max_local_streams_bidi(ngtcp2_conn *conn,
+                                            uint64_t max_streams, void *ud) {
+  (void)conn;
+  (void)max_streams;
+  quic_conn_dirty(ud);
+  return 0;
+}
+
+static int cb_recv_stateless_reset(ngtcp2_conn *conn,
+                                   const ngtcp2_pkt_stateless_reset *sr,
+                                   void *ud) {
+  struct quic_conn *qc = ud;
+  const struct sfk_host *h = qc->qi->h;
+  (void)conn;
+  (void)sr;
+
+  h->log(h, SFK_LOG_DEBUG, "peer %u: stateless reset received", qc->pid);
+  return 0;
+}
+
+static void ng_log(void *ud, const char *fmt, ...) {
+  struct quic_conn *qc = ud;
+  const struct sfk_host *h = qc->qi->h;
+  char buf[512];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  h->log(h, SFK_LOG_TRACE, "ngtcp2 peer %u: %s", qc->pid, buf);
+}
+
+static void fill_callbacks(ngtcp2_callbacks *cb, int server) {
+  memset(cb, 0, sizeof(*cb));
+  if (server)
+    cb->recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+  else
+    cb->client_initial = ngtcp2_crypto_client_initial_cb;
+  cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+  cb->handshake_completed = cb_handshake_completed;
+  cb->handshake_confirmed = cb_handshake_confirmed;
+  cb->encrypt = ngtcp2_crypto_encrypt_cb;
+  cb->decrypt = ngtcp2_crypto_decrypt_cb;
+  cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
+  cb->recv_stateless_reset = cb_recv_stateless_reset;
+  cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
+  cb->extend_max_local_streams_bidi = cb_extend_max_local_streams_bidi;
+  cb->rand = cb_rand;
+  cb->get_new_connection_id = cb_get_new_connection_id;
+  cb->remove_connection_id = cb_remove_connection_id;
+  cb->update_key = ngtcp2_crypto_update_key_cb;
+  cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+  cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+  cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+  cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+  quic_stream_set_callbacks(cb);
+}
+
+/* ------------------------------------------------------------------ */
+/* Creation                                                             */
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static struct quic_conn *conn_alloc(struct quic_inst *qi,
+                                    const struct sockaddr *remote,
+                                    socklen_t remotelen) {
+  struct quic_conn *qc = calloc(1, sizeof(*qc));
+
+  if (!qc || remotelen > sizeof(qc->remote)) {
+    free(qc);
+    return NULL;
+  }
+  qc->qi = qi;
+  qc->ref.get_conn = get_conn;
+  qc->ref.user_data = qc;
+  qc->pid = SFK_PID_NONE;
+  qc->cand_pid = SFK_PID_NONE;
+  memcpy(&qc->local, &qi->local, qi->locallen);
+  qc->locallen = qi->locallen;
+  memcpy(&qc->remote, remote, remotelen);
+  qc->remotelen = remotelen;
+  qc->created_ns = quic_now(qi);
+  TAILQ_INIT(&qc->streams);
+  TAILQ_INIT(&qc->sendq);
+  ev_timer_init(&qc->timer, conn_timer_cb, 0., 0.);
+  qc->timer.data = qc;
+  return qc;
+}
+
+static void conn_settings(struct quic_conn *qc, ngtcp2_settings *st,
+                          ngtcp2_transport_params *tp) {
+  const struct quic_inst *qi = qc->qi;
+  const struct quic_cfg *cfg = &qi->cfg;
+
+  ngtcp2_settings_default(st);
+  st->initial_ts = quic_now(qi);
+  st->cc_algo = (ngtcp2_cc_algo)cfg->cc_algo;
+  st->max_window = cfg->conn_window;
+  st->max_stream_window = cfg->stream_window;
+  st->handshake_timeout = cfg->handshake_timeout_ms * NGTCP2_MILLISECONDS;
+  if (qi->h->log_enabled(qi->h, SFK_LOG_TRACE))
+    st->log_printf = ng_log;
+
+  ngtcp2_transport_params_default(tp);
+  tp->initial_max_stream_data_bidi_local =
+      cfg->stream_window < QUIC_INIT_STREAM_WINDOW ? cfg->stream_window
+                                                   : QUIC_INIT_STREAM_WINDOW;
+  tp->initial_max_stream_data_bidi_remote =
+      tp->initial_max_stream_data_bidi_local;
+  tp->initial_max_stream_data_uni = 0;
+  tp->initial_max_data = cfg->conn_window < QUIC_INIT_CONN_WINDOW
+                             ? cfg->conn_window
+                             : QUIC_INIT_CONN_WINDOW;
+  tp->initial_max_streams_bidi = cfg->max_streams;
+  tp->initial_max_streams_uni = 0;
+  tp->max_idle_timeout = cfg->idle_timeout_ms * NGTCP2_MILLISECONDS;
+}
+
+static void conn_path(struct quic_conn *qc, ngtcp2_path *path,
+                      const struct sockaddr *remote, socklen_t remotelen) {
+  path->local.addr = (ngtcp2_sockaddr *)&qc->local;
+  path->local.addrlen = qc->locallen;
+  path->remote.addr = (ngtcp2_sockaddr *)remote;
+  path->remote.addrlen = remotelen;
+  path->user_data = NULL;
+}
+
+/* Common tail of client and server creation. */
+static int conn_finish(struct quic_conn *qc) {
+  struct quic_inst *qi = qc->qi;
+
+  if (quic_tls_session_new(qc) != 0)
+    return -1;
+  ngtcp2_conn_set_tls_native_handle(qc->conn, qc->tls);
+  ngtcp2_conn_set_keep_alive_timeout(qc->conn, qi->cfg.keepalive_ms *
+                                                   NGTCP2_MILLISECONDS);
+  TAILQ_INSERT_TAIL(&qi->conns, qc, link);
+  quic_conn_dirty(qc);
+  return 0;
+}
+
+static void conn_free(struct quic_conn *qc) {
+  if (qc->conn)
+    ngtcp2_conn_del(qc->conn);
+  if (qc->tls)
+    gnutls_deinit(qc->tls);
+  free(qc);
+}
+
+/* Client: dial peer p. */
+static int conn_connect(struct quic_peer *p) {
+  struct quic_inst *qi = p->qi;
+  const struct sfk_host *h = qi->h;
+  struct quic_conn *qc;
+  ngtcp2_callbacks cb;
+  ngtcp2_settings st;
+  ngtcp2_transport_params tp;
+  ngtcp2_path path;
+  ngtcp2_cid dcid, scid;
+  char a[64];
+
+  qc = conn_alloc(qi, (const struct sockaddr *)&p->addr, p->addrlen);
+  if (!qc)
+    return -ENOMEM;
+  qc->pid = p->pid;
+  qc->peer = p;
+  dcid.datalen = QUIC_INIT_DCIDLEN;
+  scid.datalen = QUIC_SCIDLEN;
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen) != 0 ||
+      gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
+    conn_free(qc);
+    return -EIO;
+  }
+  cid_add(qc, &scid);
+  fill_callbacks(&cb, 0);
+  conn_settings(qc, &st, &tp);
+  conn_path(qc, &path, (const struct sockaddr *)&qc->remote, qc->remotelen);
+  if (ngtcp2_conn_client_new(&qc->conn, &dcid, &scid, &path,
+                             NGTCP2_PROTO_VER_V1, &cb, &st, &tp, NULL,
+                             qc) != 0) {
+    qc->conn = NULL;
+    conn_free(qc);
+    return -ENOMEM;
+  }
+  if (conn_finish(qc) != 0) {
+    conn_free(qc);
+    return -EIO;
+  }
+  p->conn = qc;
+  h->log(h, SFK_LOG_DEBUG, "peer %u at %s: connecting", p->pid,
+         conn_addr(qc, a, sizeof(a)));
+  return 0;
+}
+
+/* The higher-PID peer published at this address, if any. */
+static uint32_t peer_by_addr(struct quic_inst *qi, const struct sockaddr *sa,
+                             socklen_t len, int want_client) {
+  const struct sfk_host *h = qi->h;
+  size_t i, n = h->peer_count(h);
+
+  for (i = 0; i < n; i++) {
+    const struct sfk_peer *e = h->peer_at(h, i);
+    if (!e || e->pid == h->self_pid || !e->addrlen)
+      continue;
+    if (want_client != (e->pid > h->self_pid))
+      continue;
+    if (quic_addr_eq((const struct sockaddr *)&e->addr, e->addrlen, sa, len))
+      return e->pid;
+  }
+  return SFK_PID_NONE;
+}
+
+/* Server: a client's first Initial for an unknown DCID. */
+int quic_conn_accept(struct quic_inst *qi, const struct sockaddr *from,
+                     socklen_t fromlen, const uint8_t *data, size_t len) {
+  const struct sfk_host *h = qi->h;
+  struct quic_conn *qc;
+  ngtcp2_pkt_hd hd;
+  ngtcp2_callbacks cb;
+  ngtcp2_settings st;
+  ngtcp2_transport_params tp;
+  ngtcp2_path path;
+  ngtcp2_cid scid;
+  unsigned unverified = 0;
+  char a[64];
+
+  if (ngtcp2_accept(&hd, data, len) != 0)
+    return -EINVAL;
+  TAILQ_FOREACH(qc, &qi->conns, link) {
+    if ((qc->flags & QCF_SERVER) && !(qc->flags & QCF_HS_DONE))
+      unverified++;
+  }
+  if (unverified >= QUIC_MAX_UNVERIFIED) {
+    h->log(h, SFK_LOG_DEBUG, "%s: too many handshakes in progress; dropped",
+           quic_addr_str(from, fromlen, a, sizeof(a)));
+    return -EBUSY;
+  }
+  qc = conn_alloc(qi, from, fromlen);
+  if (!qc)
+    return -ENOMEM;
+  qc->flags |= QCF_SERVER;
+  qc->cand_pid = peer_by_addr(qi, from, fromlen, 1);
+  scid.datalen = QUIC_SCIDLEN;
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
+    conn_free(qc);
+    return -EIO;
+  }
+  cid_add(qc, &scid);
+  cid_add(qc, &hd.dcid);
+  fill_callbacks(&cb, 1);
+  conn_settings(qc, &st, &tp);
+  tp.original_dcid = hd.dcid;
+  tp.stateless_reset_token_present = 1;
+  if (ngtcp2_crypto_generate_stateless_reset_token(
+          tp.stateless_reset_token, qi->reset_secret,
+          sizeof(qi->reset_secret), &scid) != 0) {
+    conn_free(qc);
+    return -EIO;
+  }
+  conn_path(qc, &path, (const struct sockaddr *)&qc->remote, qc->remotelen);
+  if (ngtcp2_conn_server_new(&qc->conn, &hd.scid, &scid, &path, hd.version,
+                             &cb, &st, &tp, NULL, qc) != 0) {
+    qc->conn = NULL;
+    conn_free(qc);
+    return -ENOMEM;
+  }
+  if (conn_finish(qc) != 0) {
+    conn_free(qc);
+    return -EIO;
+  }
+  h->log(h, SFK_LOG_DEBUG, "%s: handshake from a client", conn_addr(qc, a,
+         sizeof(a)));
+  quic_conn_read(qc, from, fromlen, data, len);
+  return 0;
+}
+
+struct quic_conn *quic_conn_find(struct quic_inst *qi, const uint8_t *dcid,
+                                 size_t dcidlen) {
+  struct quic_conn *qc;
+  size_t i;
+
+  /* Few peers per study: a linear scan over a handful of CIDs each. */
+  TAILQ_FOREACH(qc, &qi->conns, link) {
+    for (i = 0; i < qc->ncids; i++) {
+      if (qc->cids[i].datalen == dcidlen &&
+          memcmp(qc->cids[i].data, dcid, dcidlen) == 0)
+        return qc;
+    }
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Verification (called from the GnuTLS verify callback)                */
+
+static void log_pin_mismatch(struct quic_inst *qi, uint32_t pid,
+                             const char *addr, const char *got,
+                             const char *want) {
+  const struct sfk_host *h = qi->h;
+  struct quic_peer *p = quic_peer_get(qi, pid);
+  int level = SFK_LOG_WARN;
+
+  if (p && strcmp(p->warned_pin, got) == 0)
+    level = SFK_LOG_DEBUG;
+  else if (p)
+    snprintf(p->warned_pin, sizeof(p->warned_pin), "%s", got);
+  if (want[0])
+    h->log(h, level,
+           "peer %u at %s: certificate pin %.12s... does not match registry "
+           "pin %.12s...; refusing",
+           pid, addr, got, want);
+  else
+    h->log(h, level,
+           "peer %u at %s: certificate pin %.12s... but the registry has no "
+           "pin for this peer; refusing",
+           pid, addr, got);
+}
+
+int quic_conn_check_pin(struct quic_conn *qc, const char *pin) {
+  struct quic_inst *qi = qc->qi;
+  const struct sfk_host *h = qi->h;
+  const struct sfk_peer *e;
+  char a[64];
+  size_t i, n;
+
+  conn_addr(qc, a, sizeof(a));
+  if (!(qc->flags & QCF_SERVER)) {
+    e = h->peer_get(h, qc->pid);
+    if (!e || !e->pin[0] || strcmp(e->pin, pin) != 0) {
+      log_pin_mismatch(qi, qc->pid, a, pin, e ? e->pin : "");
+      return -1;
+    }
+  } else {
+    uint32_t pid = SFK_PID_NONE;
+
+    e = qc->cand_pid != SFK_PID_NONE ? h->peer_get(h, qc->cand_pid) : NULL;
+    if (e && e->pin[0] && strcmp(e->pin, pin) == 0) {
+      pid = e->pid;
+    } else {
+      n = h->peer_count(h);
+      for (i = 0; i < n; i++) {
+        const struct sfk_peer *x = h->peer_at(h, i);
+        if (x && x->pid > h->self_pid && x->pin[0] &&
+            strcmp(x->pin, pin) == 0) {
+          pid = x->pid;
+          break;
+        }
+      }
+    }
+    if (pid == SFK_PID_NONE) {
+      if (e) {
+        log_pin_mismatch(qi, e->pid, a, pin, e->pin);
+      } else if (strcmp(qi->unknown_warned_pin, pin) != 0) {
+        snprintf(qi->unknown_warned_pin, sizeof(qi->unknown_warned_pin), "%s",
+                 pin);
+        h->log(h, SFK_LOG_WARN,
+               "unknown peer at %s: certificate pin %.12s... matches no peer "
+               "in the registry; refusing",
+               a, pin);
+      }
+      return -1;
+    }
+    qc->pid = pid;
+  }
+  snprintf(qc->pin, sizeof(qc->pin), "%s", pin);
+  qc->flags |= QCF_VERIFIED;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* I/O                                                                  */
+
+void quic_conn_dirty(struct quic_conn *qc) {
+  qc->flags |= QCF_DIRTY;
+  quic_kick(qc->qi);
+}
+
+void quic_conn_doom(struct quic_conn *qc, int err, const char *why) {
+  if (qc->flags & QCF_DOOMED)
+    return;
+  qc->flags |= QCF_DOOMED;
+  qc->doom_err = err;
+  qc->doom_why = why;
+  ev_timer_stop(qc->qi->h->loop, &qc->timer);
+  quic_kick(qc->qi);
+}
+
+static void conn_arm_timer(struct quic_conn *qc) {
+  struct ev_loop *loop = qc->qi->h->loop;
+  ngtcp2_tstamp exp, now;
+
+  ev_timer_stop(loop, &qc->timer);
+  if (!qc->conn || (qc->flags & QCF_DOOMED))
+    return;
+  exp = ngtcp2_conn_get_expiry(qc->conn);
+  if (exp == UINT64_MAX)
+    return;
+  now = quic_now(qc->qi);
+  ev_timer_set(&qc->timer, exp > now ? (double)(exp - now) / 1e9 : 0., 0.);
+  ev_timer_start(loop, &qc->timer);
+}
+
+static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  struct quic_conn *qc = w->data;
+  int rv;
+  (void)loop;
+  (void)revents;
+
+  if (!qc->conn || (qc->flags & QCF_DOOMED))
+    return;
+  rv = ngtcp2_conn_handle_expiry(qc->conn, quic_now(qc->qi));
+  if (rv != 0) {
+    qc->flags |= QCF_NO_CLOSE;
+    quic_conn_doom(qc, -ENOTCONN,
+                   rv == NGTCP2_ERR_IDLE_CLOSE         ? "idle timeout"
+                   : rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT ? "handshake timeout"
+                                                        : ngtcp2_strerror(rv));
+    return;
+  }
+  quic_conn_dirty(qc);
+}
+
+void quic_conn_read(struct quic_conn *qc, const struct sockaddr *from,
+                    socklen_t fromlen, const uint8_t *data, size_t len) {
+  const struct sfk_host *h = qc->qi->h;
+  ngtcp2_path path;
+  ngtcp2_pkt_info pi;
+  int rv;
+
+  if (!qc->conn || (qc->flags & QCF_DOOMED))
+    return;
+  memset(&pi, 0, sizeof(pi));
+  conn_path(qc, &path, from, fromlen);
+  rv = ngtcp2_conn_read_pkt(qc->conn, &path, &pi, data, len,
+                            quic_now(qc->qi));
+  if (rv != 0) {
+    h->log(h, SFK_LOG_TRACE, "peer %u: read_pkt: %s", qc->pid,
+           ngtcp2_strerror(rv));
+    switch (rv) {
+    case NGTCP2_ERR_DRAINING:
+      qc->flags |= QCF_NO_CLOSE;
+      quic_conn_doom(qc, -ENOTCONN, "closed by the peer");
+      return;
+    case NGTCP2_ERR_DROP_CONN:
+    case NGTCP2_ERR_CLOSING:
+      qc->flags |= QCF_NO_CLOSE;
+      quic_conn_doom(qc, -ENOTCONN, "dropped");
+      return;
+    case NGTCP2_ERR_DISCARD_PKT:
+      return;
+    default:
+      qc->liberr = rv;
+      quic_conn_doom(qc, -ENOTCONN,
+                     rv == NGTCP2_ERR_CRYPTO ? "TLS handshake failed"
+                                             : ngtcp2_strerror(rv));
+      return;
+    }
+  }
+  qc->flags |= QCF_DIRTY;
+  quic_kick(qc->qi);
+  if (++qc->rx_since_write >= QUIC_RX_WRITE_EVERY)
+    quic_conn_write(qc);
+}
+
+static void send_batch(struct quic_conn *qc, const ngtcp2_path *path,
+                       const uint8_t *buf, size_t len, size_t npk,
+                       size_t gso) {
+  const struct sfk_host *h = qc->qi->h;
+  int rv;
+
+  rv = h->udp_send(h, (const struct sockaddr *)path->remote.addr,
+                   path->remote.addrlen, buf, len, npk > 1 ? gso : 0);
+  if (rv != 0 && rv != -EAGAIN)
+    h->log(h, SFK_LOG_DEBUG, "peer %u: udp_send: %s", qc->pid, strerror(-rv));
+}
+
+/* Account nd stream bytes written for s; keep round robin order. */
+static void account(struct quic_conn *qc, struct quic_stream *s,
+                    ngtcp2_ssize nd, int fin) {
+  if (!s || nd < 0)
+    return;
+  quic_stream_sent(s, (size_t)nd, fin);
+  quic_stream_sendq_del(s);
+  if (quic_stream_has_unsent(s) && !(s->flags & QSF_BLOCKED)) {
+    TAILQ_INSERT_TAIL(&qc->sendq, s, sq);
+    s->flags |= QSF_IN_SENDQ;
+  }
+}
+
+void quic_conn_write(struct quic_conn *qc) {
+  struct quic_inst *qi = qc->qi;
+  uint8_t *buf = qi->txbuf;
+  ngtcp2_path_storage ps;
+  ngtcp2_pkt_info pi;
+  ngtcp2_tstamp now;
+  size_t pktmax, maxpk, off = 0, npk = 0, gso = 0;
+  unsigned budget = QUIC_WRITE_BUDGET, spins = 0;
+
+  if (!qc->conn || (qc->flags & QCF_DOOMED) || qi->stopped)
+    return;
+  qc->flags &= ~(uint32_t)QCF_DIRTY;
+  qc->rx_since_write = 0;
+  now = quic_now(qi);
+  pktmax = ngtcp2_conn_get_path_max_tx_udp_payload_size(qc->conn);
+  if (pktmax > QUIC_MAX_PKT)
+    pktmax = QUIC_MAX_PKT;
+  maxpk = ngtcp2_conn_get_send_quantum(qc->conn) / pktmax;
+  if (maxpk < 1)
+    maxpk = 1;
+  if (maxpk > QUIC_GSO_MAX)
+    maxpk = QUIC_GSO_MAX;
+  if (qc->flags & QCF_PROBE) /* elicit an ACK or a stateless reset */
+    ngtcp2_conn_set_keep_alive_timeout(qc->conn, 1);
+  ngtcp2_path_storage_zero(&ps);
+  memset(&pi, 0, sizeof(pi));
+
+  for (;;) {
+    struct quic_stream *s = TAILQ_FIRST(&qc->sendq);
+    ngtcp2_vec v[4];
+    size_t nv = 0;
+    int fin = 0;
+    uint32_t fl = NGTCP2_WRITE_STREAM_FLAG_MORE;
+    ngtcp2_ssize nd = -1, n;
+
+    if (++spins > QUIC_WRITE_BUDGET * 8) {
+      qc->flags |= QCF_DIRTY;
+      break;
+    }
+    if (s) {
+      nv = quic_stream_unsent(s, v, 4, &fin);
+      if (fin)
+        fl |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+    }
+    n = ngtcp2_conn_writev_stream(qc->conn, &ps.path, &pi, buf + off, pktmax,
+                                  &nd, fl, s ? s->id : -1, v, nv, now);
+    if (n < 0) {
+      if (n == NGTCP2_ERR_WRITE_MORE) {
+        account(qc, s, nd, fin);
+        continue;
+      }
+      if (s && n == NGTCP2_ERR_STREAM_DATA_BLOCKED) {
+        quic_stream_sendq_del(s);
+        s->flags |= QSF_BLOCKED;
+        continue;
+      }
+      if (s && (n == NGTCP2_ERR_STREAM_SHUT_WR ||
+                n == NGTCP2_ERR_STREAM_NOT_FOUND)) {
+        quic_stream_peer_stopped(s);
+        continue;
+      }
+      qc->liberr = (int)n;
+      quic_conn_doom(qc, -ENOTCONN, ngtcp2_strerror((int)n));
+      break;
+    }
+    account(qc, s, nd, fin);
+    if (n == 0)
+      break;
+    if (npk == 0) {
+      gso = (size_t)n;
+      off += (size_t)n;
+      npk = 1;
+    } else if ((size_t)n > gso) {
+      send_batch(qc, &ps.path, buf, off, npk, gso);
+      memmove(buf, buf + off, (size_t)n);
+      off = gso = (size_t)n;
+      npk = 1;
+    } else {
+      off += (size_t)n;
+      npk++;
+    }
+    if ((size_t)n < gso || npk >= maxpk) {
+      send_batch(qc, &ps.path, buf, off, npk, gso);
+      off = npk = 0;
+    }
+    if (--budget == 0) {
+      qc->flags |= QCF_DIRTY;
+      break;
+    }
+  }
+  if (npk)
+    send_batch(qc, &ps.path, buf, off, npk, gso);
+  if (qc->flags & QCF_PROBE) {
+    qc->flags &= ~(uint32_t)QCF_PROBE;
+    if (qc->conn)
+      ngtcp2_conn_set_keep_alive_timeout(qc->conn, qi->cfg.keepalive_ms *
+                                                       NGTCP2_MILLISECONDS);
+  }
+  if (!qc->conn || (qc->flags & QCF_DOOMED))
+    return;
+  ngtcp2_conn_update_pkt_tx_time(qc->conn, now);
+  conn_arm_timer(qc);
+  if (qc->flags & QCF_DIRTY)
+    quic_kick(qi);
+}
+
+/* ------------------------------------------------------------------ */
+/* Teardown                                                             */
+
+static void conn_send_close(struct quic_conn *qc) {
+  struct quic_inst *qi = qc->qi;
+  ngtcp2_connection_close_error ccerr;
+  ngtcp2_path_storage ps;
+  ngtcp2_pkt_info pi;
+  ngtcp2_ssize n;
+
+  if (!qc->conn || (qc->flags & QCF_NO_CLOSE) ||
+      ngtcp2_conn_is_in_closing_period(qc->conn) ||
+      ngtcp2_conn_is_in_draining_period(qc->conn))
+    return;
+  ngtcp2_connection_close_error_default(&ccerr);
+  if (qc->liberr == NGTCP2_ERR_CRYPTO)
+    ngtcp2_connection_close_error_set_transport_error_tls_alert(
+        &ccerr, ngtcp2_conn_get_tls_alert(qc->conn), NULL, 0);
+  else if (qc->liberr)
+    ngtcp2_connection_close_error_set_transport_error_liberr(
+        &ccerr, qc->liberr, NULL, 0);
+  ngtcp2_path_storage_zero(&ps);
+  memset(&pi, 0, sizeof(pi));
+  n = ngtcp2_conn_write_connection_close(qc->conn, &ps.path, &pi, qi->txbuf,
+                                         QUIC_MAX_PKT, &ccerr, quic_now(qi));
+  if (n > 0)
+    send_batch(qc, &ps.path, qi->txbuf, (size_t)n, 1, 0);
+}
+
+/*
+ * Free qc and its streams.  With upcalls (and the instance not stopped)
+ * the streams' apps get stream_closed(doom_err).  Runs only at top level.
+ */
+void quic_conn_teardown(struct quic_conn *qc, int upcalls) {
+  struct quic_inst *qi = qc->qi;
+  const struct sfk_host *h = qi->h;
+  struct quic_peer *p = qc->peer;
+  char a[64];
+
+  TAILQ_REMOVE(&qi->conns, qc, link);
+  ev_timer_stop(h->loop, &qc->timer);
+  if (p && p->conn == qc) {
+    p->conn = NULL;
+    if (is_client_of(qi, p->pid)) {
+      p->next_connect_ns = quic_now(qi) + p->backoff_ms * 1000000u;
+      p->backoff_ms *= 2;
+      if (p->backoff_ms > QUIC_BACKOFF_MAX_MS)
+        p->backoff_ms = QUIC_BACKOFF_MAX_MS;
+    } else {
+      p->next_punch_ns = 0;
+    }
+  }
+  if (qc->flags & QCF_HS_DONE)
+    h->log(h, SFK_LOG_INFO, "peer %u at %s: connection down (%s)", qc->pid,
+           conn_addr(qc, a, sizeof(a)), qc->doom_why ? qc->doom_why : "closed");
+  else if (qc->pid != SFK_PID_NONE || !(qc->flags & QCF_SERVER))
+    h->log(h, SFK_LOG_DEBUG, "peer %u at %s: handshake failed (%s)", qc->pid,
+           conn_addr(qc, a, sizeof(a)), qc->doom_why ? qc->doom_why : "closed");
+  conn_send_close(qc);
+  if (qc->conn) {
+    ngtcp2_conn_del(qc->conn);
+    qc->conn = NULL;
+  }
+  if (qc->tls) {
+    gnutls_deinit(qc->tls);
+    qc->tls = NULL;
+  }
+  if (!upcalls)
+    qi->stopped++;
+  quic_stream_conn_lost(qc, qc->doom_err ? qc->doom_err : -ENOTCONN);
+  if (!upcalls)
+    qi->stopped--;
+  if (p)
+    quic_peer_schedule(p);
+  free(qc);
+}
+
+/* stop(): CONNECTION_CLOSE(NO_ERROR) everywhere, no upcalls. */
+void quic_conn_close_all(struct quic_inst *qi) {
+  struct quic_conn *qc;
+
+  while ((qc = TAILQ_FIRST(&qi->conns))) {
+    if (!(qc->flags & QCF_DOOMED))
+      qc->liberr = 0;
+    qc->doom_why = "stopping";
+    quic_conn_teardown(qc, 0);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Punching                                                             */
+
+/*
+ * A punch from the server side of a peer.  Without a connection: dial now
+ * (it is up).  With an established one older than a few seconds: the peer
+ * punches only while it has no connection to us, so it probably restarted;
+ * send a PING at once so its stateless reset ends our stale connection.
+ */
+void quic_punch_recv(struct quic_inst *qi, const struct sockaddr *from,
+                     socklen_t fromlen) {
+  uint32_t pid = peer_by_addr(qi, from, fromlen, 0);
+  struct quic_peer *p;
+
+  if (pid == SFK_PID_NONE || !(p = quic_peer_find(qi, pid)))
+    return;
+  if (!p->conn) {
+    if (p->next_connect_ns > quic_now(qi) + 100000000u) {
+      p->next_connect_ns = 1;
+      quic_peer_schedule(p);
+    }
+    return;
+  }
+  if ((p->conn->flags & QCF_HS_DONE) &&
+      quic_now(qi) - p->conn->up_ns > 2000000000u) {
+    p->conn->flags |= QCF_PROBE;
+    quic_conn_dirty(p->conn);
+  }
+}

@@ -1,0 +1,451 @@
+/*
+ * QUIC transport plugin ("quic"): descriptor, config, instance lifetime,
+ * datagram dispatch, stateless resets and the flush that drives writes.
+ *
+ * Config keys (section transport:) and why the defaults are what they are
+ * ---------------------------------------------------------------------
+ * idle_timeout (24h)      QUIC max_idle_timeout.  MPC jobs idle for long
+ *                         stretches between rounds; keep-alives hold the
+ *                         NAT open, so the connection only dies when the
+ *                         peer is really gone (or restarts: see below).
+ * keepalive (15s)         PING interval when idle.  Below the ~30 s UDP
+ *                         binding lifetime of common NATs.
+ * handshake_timeout (10s) Give up a handshake after this long; a stream
+ *                         opened to a peer that cannot be reached gets
+ *                         status 0x04 (host unreachable) within this time.
+ * congestion (cubic)      cubic | reno | bbr | bbr2.  Cubic is ngtcp2's
+ *                         default and the most tested there; bbr/bbr2 can
+ *                         do better on long lossy paths and are one line
+ *                         of config away.
+ * stream_window (16 MiB)  Upper bound of ngtcp2's per-stream receive window
+ *                         auto-tuning.  One stream must fill a fast long
+ *                         path: 16 MiB covers 1 Gbit/s at 130 ms RTT.  The
+ *                         window starts at 256 KiB and only grows while the
+ *                         daemon drains data quickly, so slow or idle
+ *                         streams never get (or hold) large credit.
+ * conn_window (64 MiB)    Same for the whole connection (all streams of a
+ *                         peer): a few streams at full speed at once.  This
+ *                         also bounds what a peer can make the daemon
+ *                         buffer for it.  Starts at 1 MiB.
+ * max_streams (4096)      Concurrent bidirectional streams a peer may open
+ *                         to us (MPC programs open hundreds of sockets).
+ * send_buffer (4 MiB)     Per-stream cap on bytes queued but not yet
+ *                         acknowledged.  stream_space() reports what is
+ *                         left, so a slow path pushes back on the TCP
+ *                         reader.  Memory is allocated in 16 KiB chunks as
+ *                         bytes are queued and freed as they are acked:
+ *                         an idle stream holds no buffer at all.
+ * relay                   The relay plugin's section; read by the daemon.
+ *
+ * Restarts: the stateless reset key is derived from the identity key, so
+ * a restarted peer answers packets of the old connection with a stateless
+ * reset and the survivor notices at its next packet (at worst the next
+ * keep-alive).  The server side also punches until a handshake completes;
+ * a client that sees punches on an established connection probes it at
+ * once, so a restarted server is noticed within about a second.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/crypto.h>
+
+#include "quic.h"
+
+#define KIB 1024ull
+#define MIB (1024ull * 1024ull)
+
+static const char *const quic_keys[] = {
+    "idle_timeout", "keepalive",   "handshake_timeout", "congestion",
+    "stream_window", "conn_window", "max_streams",       "send_buffer",
+    "relay",         NULL};
+
+/* Reset only in answer to packets at least this long (no reset loops,
+ * and never amplification). */
+#define QUIC_SR_MIN_TRIGGER 23
+#define QUIC_SR_MAX_LEN 43
+
+uint64_t quic_now(const struct quic_inst *qi) {
+  return qi->h->now_ns(qi->h);
+}
+
+const char *quic_addr_str(const struct sockaddr *sa, socklen_t len,
+                          char *buf, size_t bufsz) {
+  char ip[INET6_ADDRSTRLEN];
+
+  if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+    snprintf(buf, bufsz, "%s:%u", ip, ntohs(in->sin_port));
+  } else if (sa && sa->sa_family == AF_INET6 &&
+             len >= sizeof(struct sockaddr_in6)) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+    snprintf(buf, bufsz, "[%s]:%u", ip, ntohs(in6->sin6_port));
+  } else {
+    snprintf(buf, bufsz, "(unknown)");
+  }
+  return buf;
+}
+
+int quic_addr_eq(const struct sockaddr *a, socklen_t alen,
+                 const struct sockaddr *b, socklen_t blen) {
+  if (!a || !b || a->sa_family != b->sa_family)
+    return 0;
+  if (a->sa_family == AF_INET && alen >= sizeof(struct sockaddr_in) &&
+      blen >= sizeof(struct sockaddr_in)) {
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port &&
+           x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  if (a->sa_family == AF_INET6 && alen >= sizeof(struct sockaddr_in6) &&
+      blen >= sizeof(struct sockaddr_in6)) {
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Flush: deferred work, teardown, writes                               */
+
+void quic_kick(struct quic_inst *qi) {
+  /* The ev_prepare watcher runs before every poll; when we are inside
+   * the flush itself, its tail notices the leftover work and keeps the
+   * idle watcher going. */
+  (void)qi;
+}
+
+static int work_left(struct quic_inst *qi) {
+  struct quic_conn *qc;
+
+  if (!TAILQ_EMPTY(&qi->deferred) || qi->peers_dirty)
+    return 1;
+  TAILQ_FOREACH(qc, &qi->conns, link) {
+    if (qc->flags & (QCF_DIRTY | QCF_DOOMED))
+      return 1;
+  }
+  return 0;
+}
+
+void quic_flush(struct quic_inst *qi) {
+  struct quic_conn *qc;
+  struct quic_peer *p;
+  unsigned gen, round;
+
+  if (!qi->started || qi->stopped || qi->in_flush)
+    return;
+  qi->in_flush = 1;
+  gen = ++qi->flush_gen;
+  for (round = 0; round < 8; round++) {
+    int again = 0;
+
+    if (qi->peers_dirty)
+      quic_peers_sync(qi);
+    quic_stream_process_deferred(qi);
+    TAILQ_FOREACH(p, &qi->peers, link) quic_stream_open_pending(p);
+    for (;;) {
+      TAILQ_FOREACH(qc, &qi->conns, link) {
+        if (qc->flags & QCF_DOOMED)
+          break;
+      }
+      if (!qc)
+        break;
+      quic_conn_teardown(qc, 1);
+    }
+    for (;;) {
+      TAILQ_FOREACH(qc, &qi->conns, link) {
+        if ((qc->flags & QCF_DIRTY) && !(qc->flags & QCF_DOOMED) &&
+            qc->gen != gen)
+          break;
+      }
+      if (!qc)
+        break;
+      qc->gen = gen;
+      quic_conn_write(qc);
+    }
+    TAILQ_FOREACH(qc, &qi->conns, link) {
+      if (qc->flags & QCF_DOOMED)
+        again = 1;
+    }
+    if (!again && TAILQ_EMPTY(&qi->deferred) && !qi->peers_dirty)
+      break;
+  }
+  qi->in_flush = 0;
+  if (work_left(qi))
+    ev_idle_start(qi->h->loop, &qi->idle);
+  else
+    ev_idle_stop(qi->h->loop, &qi->idle);
+}
+
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents) {
+  (void)loop;
+  (void)revents;
+  quic_flush(w->data);
+}
+
+static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents) {
+  (void)loop;
+  (void)revents;
+  quic_flush(w->data);
+}
+
+/* ------------------------------------------------------------------ */
+/* Datagrams                                                            */
+
+static void stateless_reset(struct quic_inst *qi, const struct sockaddr *from,
+                            socklen_t fromlen, const ngtcp2_version_cid *vc,
+                            size_t len) {
+  const struct sfk_host *h = qi->h;
+  uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
+  uint8_t rnd[QUIC_SR_MAX_LEN], buf[QUIC_SR_MAX_LEN];
+  uint64_t now = quic_now(qi);
+  ngtcp2_cid cid;
+  size_t size, randlen;
+  ngtcp2_ssize n;
+
+  if (len < QUIC_SR_MIN_TRIGGER || vc->dcidlen > NGTCP2_MAX_CIDLEN)
+    return;
+  if (now - qi->sr_window_ns >= 1000000000u) {
+    qi->sr_window_ns = now;
+    qi->sr_count = 0;
+  }
+  if (qi->sr_count >= QUIC_SR_PER_SEC)
+    return;
+  qi->sr_count++;
+  ngtcp2_cid_init(&cid, vc->dcid, vc->dcidlen);
+  if (ngtcp2_crypto_generate_stateless_reset_token(
+          token, qi->reset_secret, sizeof(qi->reset_secret), &cid) != 0)
+    return;
+  size = len - 1 < QUIC_SR_MAX_LEN ? len - 1 : QUIC_SR_MAX_LEN;
+  randlen = size - 1 - NGTCP2_STATELESS_RESET_TOKENLEN;
+  if (gnutls_rnd(GNUTLS_RND_NONCE, rnd, randlen) != 0)
+    return;
+  n = ngtcp2_pkt_write_stateless_reset(buf, size, token, rnd, randlen);
+  if (n <= 0)
+    return;
+  h->udp_send(h, from, fromlen, buf, (size_t)n, 0);
+  if (h->log_enabled(h, SFK_LOG_DEBUG)) {
+    char a[64];
+    h->log(h, SFK_LOG_DEBUG, "%s: packet for an unknown connection; sent a "
+           "stateless reset", quic_addr_str(from, fromlen, a, sizeof(a)));
+  }
+}
+
+static void quic_on_datagram(void *self, const struct sockaddr *from,
+                             socklen_t fromlen, const uint8_t *data,
+                             size_t len) {
+  struct quic_inst *qi = self;
+  ngtcp2_version_cid vc;
+  struct quic_conn *qc;
+
+  if (!qi->started || qi->stopped || len == 0)
+    return;
+  if (len == QUIC_PUNCH_LEN && memcmp(data, QUIC_PUNCH, QUIC_PUNCH_LEN) == 0) {
+    quic_punch_recv(qi, from, fromlen);
+    return;
+  }
+  if (ngtcp2_pkt_decode_version_cid(&vc, data, len, QUIC_SCIDLEN) != 0)
+    return;
+  qc = quic_conn_find(qi, vc.dcid, vc.dcidlen);
+  if (qc) {
+    quic_conn_read(qc, from, fromlen, data, len);
+  } else if (data[0] & 0x80) {
+    quic_conn_accept(qi, from, fromlen, data, len);
+  } else {
+    /* A short header with a DCID we never issued: either the peer's
+     * stateless reset for one of our connections (its DCID is random; ngtcp2
+     * recognises the token), or a packet for a connection we no longer
+     * have, which we answer with our own stateless reset. */
+    int reset_seen = 0;
+
+    TAILQ_FOREACH(qc, &qi->conns, link) {
+      if ((qc->flags & QCF_DOOMED) ||
+          !quic_addr_eq((const struct sockaddr *)&qc->remote, qc->remotelen,
+                        from, fromlen))
+        continue;
+      quic_conn_read(qc, from, fromlen, data, len);
+      if (qc->flags & QCF_DOOMED)
+        reset_seen = 1;
+    }
+    if (!reset_seen)
+      stateless_reset(qi, from, fromlen, &vc, len);
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifetime                                                             */
+
+static int parse_cfg(const struct sfk_host *h, const struct sfk_cfg_node *cfg,
+                     struct quic_cfg *c) {
+  const struct sfk_cfg_node *n;
+  const char *cc = NULL;
+  int bad = 0;
+
+  bad |= h->cfg_duration_ms(h, cfg, "idle_timeout", 24ull * 3600 * 1000,
+                            &c->idle_timeout_ms) != 0;
+  bad |= h->cfg_duration_ms(h, cfg, "keepalive", 15000, &c->keepalive_ms) != 0;
+  bad |= h->cfg_duration_ms(h, cfg, "handshake_timeout", 10000,
+                            &c->handshake_timeout_ms) != 0;
+  bad |= h->cfg_uint(h, cfg, "stream_window", 64 * KIB, 1024 * MIB, 16 * MIB,
+                     &c->stream_window) != 0;
+  bad |= h->cfg_uint(h, cfg, "conn_window", 64 * KIB, 4096 * MIB, 64 * MIB,
+                     &c->conn_window) != 0;
+  bad |= h->cfg_uint(h, cfg, "max_streams", 1, 1u << 20, 4096,
+                     &c->max_streams) != 0;
+  bad |= h->cfg_uint(h, cfg, "send_buffer", 16 * KIB, 1024 * MIB, 4 * MIB,
+                     &c->send_buffer) != 0;
+  bad |= h->cfg_string(h, cfg, "congestion", "cubic", &cc) != 0;
+  if (bad)
+    return -EINVAL;
+  if (strcmp(cc, "cubic") == 0)
+    c->cc_algo = NGTCP2_CC_ALGO_CUBIC;
+  else if (strcmp(cc, "reno") == 0)
+    c->cc_algo = NGTCP2_CC_ALGO_RENO;
+  else if (strcmp(cc, "bbr") == 0)
+    c->cc_algo = NGTCP2_CC_ALGO_BBR;
+  else if (strcmp(cc, "bbr2") == 0)
+    c->cc_algo = NGTCP2_CC_ALGO_BBR2;
+  else {
+    h->cfg_error(h, h->cfg_get(cfg, "congestion"),
+                 "congestion: expected cubic, reno, bbr or bbr2, not \"%s\"",
+                 cc);
+    return -EINVAL;
+  }
+  if (c->idle_timeout_ms < 1000) {
+    h->cfg_error(h, h->cfg_get(cfg, "idle_timeout"),
+                 "idle_timeout: at least 1s");
+    return -EINVAL;
+  }
+  if (c->keepalive_ms < 100 || c->keepalive_ms >= c->idle_timeout_ms) {
+    n = h->cfg_get(cfg, "keepalive");
+    h->cfg_error(h, n ? n : h->cfg_get(cfg, "idle_timeout"),
+                 "keepalive: at least 100ms and below idle_timeout");
+    return -EINVAL;
+  }
+  if (c->handshake_timeout_ms < 100) {
+    h->cfg_error(h, h->cfg_get(cfg, "handshake_timeout"),
+                 "handshake_timeout: at least 100ms");
+    return -EINVAL;
+  }
+  if (c->conn_window < c->stream_window) {
+    n = h->cfg_get(cfg, "conn_window");
+    h->cfg_error(h, n ? n : h->cfg_get(cfg, "stream_window"),
+                 "conn_window must not be smaller than stream_window");
+    return -EINVAL;
+  }
+  return 0;
+}
+
+static int quic_create(const struct sfk_host *h,
+                       const struct sfk_cfg_node *cfg, void **self) {
+  struct quic_inst *qi;
+  struct quic_cfg c;
+  int rv;
+
+  memset(&c, 0, sizeof(c));
+  rv = parse_cfg(h, cfg, &c);
+  if (rv != 0)
+    return rv;
+  qi = calloc(1, sizeof(*qi));
+  if (!qi)
+    return -ENOMEM;
+  qi->h = h;
+  qi->cfg = c;
+  TAILQ_INIT(&qi->conns);
+  TAILQ_INIT(&qi->peers);
+  TAILQ_INIT(&qi->deferred);
+  ev_prepare_init(&qi->prep, prepare_cb);
+  qi->prep.data = qi;
+  ev_idle_init(&qi->idle, idle_cb);
+  qi->idle.data = qi;
+  *self = qi;
+  return 0;
+}
+
+static int quic_start(void *self) {
+  struct quic_inst *qi = self;
+  const struct sfk_host *h = qi->h;
+  int rv;
+
+  if (qi->started)
+    return -EALREADY;
+  rv = quic_tls_init(qi);
+  if (rv != 0)
+    return rv;
+  qi->locallen = sizeof(qi->local);
+  rv = h->udp_local(h, &qi->local, &qi->locallen);
+  if (rv != 0) {
+    quic_tls_free(qi);
+    return rv;
+  }
+  qi->started = 1;
+  qi->peers_dirty = 1;
+  ev_prepare_start(h->loop, &qi->prep);
+  quic_flush(qi);
+  return 0;
+}
+
+static void quic_stop(void *self) {
+  struct quic_inst *qi = self;
+  struct ev_loop *loop = qi->h->loop;
+  struct quic_peer *p;
+
+  if (!qi->started || qi->stopped)
+    return;
+  qi->stopped = 1;
+  quic_conn_close_all(qi);
+  TAILQ_FOREACH(p, &qi->peers, link) ev_timer_stop(loop, &p->timer);
+  ev_prepare_stop(loop, &qi->prep);
+  ev_idle_stop(loop, &qi->idle);
+}
+
+static void quic_destroy(void *self) {
+  struct quic_inst *qi = self;
+  struct quic_peer *p;
+  struct quic_stream *s;
+
+  if (!qi)
+    return;
+  quic_stop(qi);
+  while ((p = TAILQ_FIRST(&qi->peers)))
+    quic_peer_free(p);
+  while ((s = TAILQ_FIRST(&qi->deferred))) /* defensive: should be empty */
+    quic_stream_free(s);
+  quic_tls_free(qi);
+  free(qi);
+}
+
+static void quic_peers_changed(void *self) {
+  struct quic_inst *qi = self;
+
+  /* Applied in the next flush, never below an upcall. */
+  qi->peers_dirty = 1;
+  quic_kick(qi);
+}
+
+static const struct sfk_transport_ops quic_ops = {
+    .base =
+        {
+            .keys = quic_keys,
+            .create = quic_create,
+            .start = quic_start,
+            .stop = quic_stop,
+            .destroy = quic_destroy,
+            .reconfigure = NULL,
+        },
+    .on_datagram = quic_on_datagram,
+    .peers_changed = quic_peers_changed,
+    .stream_open = quic_op_stream_open,
+    .stream_reply = quic_op_stream_reply,
+    .stream_space = quic_op_stream_space,
+    .stream_write = quic_op_stream_write,
+    .stream_consumed = quic_op_stream_consumed,
+    .stream_reset = quic_op_stream_reset,
+};
+
+SFK_PLUGIN_DEFINE(TRANSPORT, "quic", "0.1", quic_ops);

@@ -1,0 +1,49 @@
+/*
+ * A bridge joins one TCP connection to one transport stream.
+ *
+ * Opener side: a SOCKS client asked for 10.0.0.<pid>:<port>; the bridge
+ * opens the stream, waits for the peer's status byte, sends the SOCKS
+ * reply, then relays.  Acceptor side: a peer opened a stream to one of our
+ * services; the bridge connects to the service and replies with the
+ * status byte.  Both then move bytes with back-pressure: TCP is read only
+ * while the stream has send space, and received bytes are credited back
+ * to the peer only once written to TCP, so memory stays bounded by the
+ * flow-control window.
+ */
+#ifndef SFK_BRIDGE_H
+#define SFK_BRIDGE_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct sfk_daemon;
+struct sfk_bridge;
+
+/*
+ * Opener: take over fd (a SOCKS client that sent CONNECT to pid:port;
+ * no reply sent yet).  `early` holds bytes the client sent after its
+ * request (copied).  The bridge sends the SOCKS reply.  Never fails: on
+ * error the client gets a SOCKS error reply and fd is closed.
+ */
+void sfk_bridge_open_peer(struct sfk_daemon *d, int fd, uint32_t pid,
+                          uint16_t port, const uint8_t *early,
+                          size_t earlylen);
+/* Opener to our own service: a plain TCP-to-TCP relay. */
+void sfk_bridge_open_local(struct sfk_daemon *d, int fd,
+                           const struct sockaddr *svc, socklen_t svclen,
+                           const uint8_t *early, size_t earlylen);
+/* Abort every bridge (shutdown). */
+void sfk_bridge_close_all(struct sfk_daemon *d);
+
+/* Host upcalls (host.c forwards to these). */
+void *sfk_bridge_on_accept(struct sfk_daemon *d, void *ts, uint32_t pid,
+                           uint16_t port, uint8_t *status);
+void sfk_bridge_on_status(struct sfk_daemon *d, void *app, uint8_t status);
+void sfk_bridge_on_data(struct sfk_daemon *d, void *app, const uint8_t *data,
+                        size_t len, int fin);
+void sfk_bridge_on_writable(struct sfk_daemon *d, void *app);
+void sfk_bridge_on_closed(struct sfk_daemon *d, void *app, int err);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * Daemon lifetime: load the config and plugins, create instances, open
+ * the sockets, start plugins in dependency order, handle signals, stop.
+ */
+#include "autoconfig.h"
+
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge.h"
+#include "host.h"
+#include "log.h"
+#include "util.h"
+
+#define TAG "daemon"
+
+/* ---- demultiplexing the shared UDP socket (RFC 7983, RFC 9443) ---------- */
+
+static void daemon_on_udp(void *arg, const struct sockaddr *from,
+                          socklen_t fromlen, const uint8_t *data, size_t len) {
+  struct sfk_daemon *d = arg;
+  if (!len)
+    return;
+  /* Datagrams from the TURN server belong to the relay, whatever they
+   * look like. */
+  if (d->relay.started) {
+    const struct sfk_relay_ops *r = d->relay.plugin.desc->ops;
+    if (r->owns_source(d->relay.self, from, fromlen)) {
+      r->on_datagram(d->relay.self, from, fromlen, data, len);
+      return;
+    }
+  }
+  if (data[0] <= 3) {
+    if (d->discovery.started) {
+      const struct sfk_discovery_ops *o = d->discovery.plugin.desc->ops;
+      o->on_datagram(d->discovery.self, from, fromlen, data, len);
+    }
+    return;
+  }
+  if (d->transport.started)
+    sfk_transport(d)->on_datagram(d->transport.self, from, fromlen, data, len);
+}
+
+/* ---- plugin instances --------------------------------------------------- */
+
+static void instance_clear(struct sfk_instance *inst, struct sfk_daemon *d,
+                           int kind) {
+  memset(inst, 0, sizeof *inst);
+  inst->d = d;
+  inst->kind = kind;
+}
+
+/*
+ * Load, check keys and create one instance.  Errors are reported at the
+ * section's position.  Returns 0 or a negative errno.
+ */
+static int instance_create(struct sfk_daemon *d, struct sfk_instance *inst,
+                           const struct sfk_plugin_conf *pc,
+                           const char *section_name) {
+  char err[1024];
+  const struct sfk_cfg_node *sec = pc->section;
+  const struct sfk_cfg_node *where = sec ? sfk_cfg_get(sec, "plugin") : NULL;
+  snprintf(inst->tag, sizeof inst->tag, "%s.%s", sfk_kind_name(inst->kind),
+           pc->name);
+  inst->doc = d->cfg.doc;
+  int rc = sfk_plugin_load(&inst->plugin, inst->kind, pc->name, err, sizeof err);
+  if (rc < 0) {
+    sfk_cfg_error(d->cfg.doc, where ? where : sec, "%s", err);
+    return rc;
+  }
+  inst->base = inst->plugin.desc->ops;
+  if (sec) {
+    /* The plugin's keys, plus the ones the daemon owns in its section. */
+    const char *keys[128];
+    size_t n = 0;
+    for (const char *const *k = inst->base->keys; k && *k && n < 125; k++)
+      keys[n++] = *k;
+    keys[n++] = "plugin";
+    if (inst->kind == SFK_KIND_TRANSPORT)
+      keys[n++] = "relay";
+    keys[n] = NULL;
+    if (sfk_cfg_check_keys(d->cfg.doc, sec, section_name, keys, NULL))
+      return -EINVAL;
+  }
+  sfk_host_init(inst);
+  unsigned before = sfk_cfg_errors(d->cfg.doc);
+  rc = inst->base->create(&inst->host, sec, &inst->self);
+  if (rc < 0 || sfk_cfg_errors(d->cfg.doc) != before) {
+    if (rc >= 0 && inst->self) {
+      inst->base->destroy(inst->self);
+      inst->self = NULL;
+    }
+    if (sfk_cfg_errors(d->cfg.doc) == before)
+      sfk_cfg_error(d->cfg.doc, where ? where : sec, "%s plugin: %s",
+                    inst->tag, strerror(-rc));
+    return rc < 0 ? rc : -EINVAL;
+  }
+  return 0;
+}
+
+static int instance_start(struct sfk_instance *inst) {
+  if (!inst->self)
+    return 0;
+  int rc = inst->base->start(inst->self);
+  if (rc < 0) {
+    sfk_err(TAG, "%s failed to start: %s", inst->tag, strerror(-rc));
+    return rc;
+  }
+  inst->started = 1;
+  return 0;
+}
+
+static void instance_stop(struct sfk_instance *inst) {
+  if (inst->started) {
+    inst->base->stop(inst->self);
+    inst->started = 0;
+  }
+}
+
+static void instance_destroy(struct sfk_instance *inst) {
+  if (inst->self)
+    inst->base->destroy(inst->self);
+  inst->self = NULL;
+  if (inst->plugin.handle)
+    sfk_plugin_unload(&inst->plugin);
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static void daemon_reload(struct sfk_daemon *d) {
+  if (!d->config_path) {
+    sfk_info(TAG, "SIGHUP: running on built-in defaults, nothing to re-read");
+    return;
+  }
+  struct sfk_config nc;
+  int rc = sfk_config_load(&nc, d->config_path, &d->ov, stderr);
+  if (rc < 0) {
+    sfk_err(TAG, "SIGHUP: %s has errors; keeping the running config",
+            d->config_path);
+    sfk_config_free(&nc);
+    return;
+  }
+  sfk_log_setup(d->ov.log_level >= 0 ? d->ov.log_level : nc.log_level,
+                d->ov.log_format >= 0 ? d->ov.log_format : nc.log_format);
+  struct sfk_instance *reg = &d->registry;
+  if (strcmp(nc.registry.name, d->cfg.registry.name) != 0) {
+    sfk_warn(TAG, "SIGHUP: changing the registry plugin needs a restart");
+  } else if (reg->base->reconfigure && nc.registry.section) {
+    const struct sfk_cfg_doc *old = reg->doc;
+    reg->doc = nc.doc;
+    const char *keys[128];
+    size_t n = 0;
+    for (const char *const *k = reg->base->keys; k && *k && n < 126; k++)
+      keys[n++] = *k;
+    keys[n++] = "plugin";
+    keys[n] = NULL;
+    if (sfk_cfg_check_keys(nc.doc, nc.registry.section, "registry", keys,
+                           NULL) == 0) {
+      rc = reg->base->reconfigure(reg->self, nc.registry.section);
+      if (rc < 0)
+        sfk_err(TAG, "SIGHUP: registry rejected the new config: %s",
+                strerror(-rc));
+    }
+    reg->doc = old;
+  } else {
+    const struct sfk_registry_ops *r = reg->plugin.desc->ops;
+    r->refresh(reg->self, SFK_PID_NONE);
+  }
+  sfk_config_free(&nc);
+  sfk_info(TAG, "SIGHUP: peer list re-read");
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
+  struct sfk_daemon *d = w->data;
+  (void)revents;
+  if (w->signum == SIGHUP) {
+    daemon_reload(d);
+    return;
+  }
+  sfk_info(TAG, "%s received; stopping", w->signum == SIGINT ? "SIGINT"
+                                                             : "SIGTERM");
+  sfk_daemon_stop(d);
+  ev_break(loop, EVBREAK_ALL);
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
+                    const char *config_path, const struct sfk_overrides *ov,
+                    int check_only) {
+  memset(d, 0, sizeof *d);
+  d->loop = loop;
+  d->config_path = config_path;
+  d->ov = *ov;
+  d->udp.fd = -1;
+  d->socks.fd = -1;
+  sfk_peers_init(&d->peers);
+  instance_clear(&d->transport, d, SFK_KIND_TRANSPORT);
+  instance_clear(&d->relay, d, SFK_KIND_RELAY);
+  instance_clear(&d->discovery, d, SFK_KIND_DISCOVERY);
+  instance_clear(&d->registry, d, SFK_KIND_REGISTRY);
+
+  int rc = sfk_config_load(&d->cfg, config_path, ov, stderr);
+  if (rc < 0 && !d->cfg.doc)
+    return rc;
+  int bad = rc < 0;
+  sfk_log_setup(d->cfg.log_level, d->cfg.log_format);
+
+  if (!check_only && !bad) {
+    char err[512];
+    int created = 0;
+    rc = sfk_ident_load(&d->ident, d->cfg.key_file, &created, err, sizeof err);
+    if (rc < 0) {
+      sfk_err(TAG, "identity: %s", err);
+      return rc;
+    }
+    if (created)
+      sfk_info(TAG, "created a new identity key in %s", d->cfg.key_file);
+  }
+
+  /* Create every plugin, even after errors, so one run reports them all. */
+  struct {
+    struct sfk_instance *inst;
+    const struct sfk_plugin_conf *pc;
+    const char *section;
+  } order[] = {
+      {&d->transport, &d->cfg.transport, "transport"},
+      {&d->relay, &d->cfg.relay, "transport.relay"},
+      {&d->discovery, &d->cfg.discovery, "discovery"},
+      {&d->registry, &d->cfg.registry, "registry"},
+  };
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    if (!order[i].pc->name[0])
+      continue; /* optional and absent (relay) */
+    if (instance_create(d, order[i].inst, order[i].pc, order[i].section) < 0)
+      bad = 1;
+  }
+  if (bad || sfk_cfg_errors(d->cfg.doc))
+    return -EINVAL;
+  return 0;
+}
+
+int sfk_daemon_start(struct sfk_daemon *d) {
+  char ua[SFK_ADDRSTR_MAX], sa[SFK_ADDRSTR_MAX];
+  int rc;
+  d->scratch = malloc(SFK_SCRATCH);
+  if (!d->scratch)
+    return -ENOMEM;
+  rc = sfk_udp_open(&d->udp, d->loop, (struct sockaddr *)&d->cfg.udp_bind,
+                    d->cfg.udp_bindlen, daemon_on_udp, d);
+  if (rc < 0)
+    return rc;
+  rc = sfk_socks_open(&d->socks, d);
+  if (rc < 0)
+    return rc;
+
+  ev_signal_init(&d->sig_term, signal_cb, SIGTERM);
+  ev_signal_init(&d->sig_int, signal_cb, SIGINT);
+  ev_signal_init(&d->sig_hup, signal_cb, SIGHUP);
+  d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+  ev_signal_start(d->loop, &d->sig_term);
+  ev_signal_start(d->loop, &d->sig_int);
+  ev_signal_start(d->loop, &d->sig_hup);
+  signal(SIGPIPE, SIG_IGN);
+
+  /* Transport first (it must see the peers the registry reports), the
+   * registry last (it publishes what discovery found). */
+  if ((rc = instance_start(&d->transport)) < 0 ||
+      (rc = instance_start(&d->relay)) < 0 ||
+      (rc = instance_start(&d->discovery)) < 0 ||
+      (rc = instance_start(&d->registry)) < 0)
+    return rc;
+  if (d->mappinglen) {
+    const struct sfk_registry_ops *r = d->registry.plugin.desc->ops;
+    char ma[SFK_ADDRSTR_MAX];
+    r->publish(d->registry.self,
+               sfk_addr_str((struct sockaddr *)&d->mapping, ma, sizeof ma),
+               d->ident.pub.pin);
+  }
+
+  struct sockaddr_storage sl;
+  socklen_t sll = sizeof sl;
+  getsockname(d->socks.fd, (struct sockaddr *)&sl, &sll);
+  sfk_info(TAG, "ready: pid %u socks %s udp %s pin %s", d->cfg.pid,
+           sfk_addr_str((struct sockaddr *)&sl, sa, sizeof sa),
+           sfk_addr_str((struct sockaddr *)&d->udp.local, ua, sizeof ua),
+           d->ident.pub.pin);
+  return 0;
+}
+
+void sfk_daemon_stop(struct sfk_daemon *d) {
+  sfk_socks_close(&d->socks);
+  /* Bridges reset their streams; then the transport closes connections
+   * (CONNECTION_CLOSE) while the UDP socket is still open. */
+  sfk_bridge_close_all(d);
+  instance_stop(&d->registry);
+  instance_stop(&d->discovery);
+  instance_stop(&d->transport);
+  instance_stop(&d->relay);
+  ev_signal_stop(d->loop, &d->sig_term);
+  ev_signal_stop(d->loop, &d->sig_int);
+  ev_signal_stop(d->loop, &d->sig_hup);
+  if (d->udp.fd >= 0)
+    sfk_udp_close(&d->udp, d->loop);
+}
+
+void sfk_daemon_free(struct sfk_daemon *d) {
+  instance_destroy(&d->registry);
+  instance_destroy(&d->discovery);
+  instance_destroy(&d->relay);
+  instance_destroy(&d->transport);
+  if (d->udp.rbuf)
+    sfk_udp_close(&d->udp, d->loop);
+  sfk_peers_free(&d->peers);
+  sfk_ident_free(&d->ident);
+  sfk_config_free(&d->cfg);
+  free(d->scratch);
+  d->scratch = NULL;
+}

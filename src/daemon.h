@@ -1,0 +1,74 @@
+/*
+ * The daemon: owns the loop, the config, the identity, the UDP socket,
+ * the peer table, the plugin instances, the SOCKS front end and every
+ * bridged connection.  One per process, but no globals: everything hangs
+ * off struct sfk_daemon so tests could run two.
+ */
+#ifndef SFK_DAEMON_H
+#define SFK_DAEMON_H
+
+#include <ev.h>
+
+#include "config.h"
+#include "identity.h"
+#include "peers.h"
+#include "plugin_loader.h"
+#include "socks_server.h"
+#include "udp.h"
+
+/* A loaded plugin and its instance. */
+struct sfk_instance {
+  struct sfk_daemon *d;        /* owner */
+  int kind;                    /* enum sfk_kind */
+  struct sfk_plugin plugin;    /* dlopen handle + descriptor */
+  struct sfk_host host;        /* handed to the plugin; host.core = this */
+  const struct sfk_base_ops *base; /* == plugin.desc->ops */
+  const struct sfk_cfg_doc *doc;   /* config doc for cfg_error; swapped on reload */
+  void *self;                  /* plugin instance; NULL until created */
+  int started;
+  char tag[80];                /* "transport.quic" */
+};
+
+struct sfk_daemon {
+  struct ev_loop *loop; /* borrowed (the default loop in main) */
+  struct sfk_config cfg;
+  const char *config_path; /* NULL: embedded default */
+  struct sfk_overrides ov;
+  struct sfk_ident ident;
+  struct sfk_udp udp;
+  struct sfk_peers peers;
+  struct sfk_instance transport, relay, discovery, registry;
+  struct sfk_socks_server socks;
+  struct sfk_bridge *bridges; /* every live bridge, doubly linked */
+  size_t nbridges;
+  uint8_t *scratch;           /* TCP read buffer, SFK_SCRATCH bytes, owned */
+  struct sockaddr_storage mapping; /* last public mapping from discovery */
+  socklen_t mappinglen;
+  ev_signal sig_term, sig_int, sig_hup;
+  int exit_code;
+};
+
+#define SFK_SCRATCH (256 * 1024)
+
+/*
+ * Load config (path NULL = embedded default) and plugins, create every
+ * instance.  check_only: stop after create (--check-config).  Errors go
+ * to stderr as FILE:LINE:COLUMN: message.  Returns 0, -EINVAL (config
+ * errors: exit 2) or another negative errno.
+ */
+int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
+                    const char *config_path, const struct sfk_overrides *ov,
+                    int check_only);
+/* Bind sockets and start plugins; log the ready line.  0 or -errno. */
+int sfk_daemon_start(struct sfk_daemon *d);
+/* Stop everything (plugins first so QUIC sends CONNECTION_CLOSE). */
+void sfk_daemon_stop(struct sfk_daemon *d);
+void sfk_daemon_free(struct sfk_daemon *d);
+
+/* Transport instance ops (typed). */
+static inline const struct sfk_transport_ops *
+sfk_transport(const struct sfk_daemon *d) {
+  return (const struct sfk_transport_ops *)d->transport.plugin.desc->ops;
+}
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * The one UDP socket shared by STUN, TURN and QUIC.  Incoming datagrams
+ * are read in batches and handed to the demultiplexer callback; sends
+ * may carry several equal-size datagrams at once (UDP GSO when the kernel
+ * has it, one sendmsg each otherwise).
+ */
+#ifndef SFK_UDP_H
+#define SFK_UDP_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define SFK_UDP_BATCH 32
+#define SFK_UDP_MAX_DGRAM 2048 /* larger datagrams are truncated and dropped */
+
+typedef void (*sfk_udp_recv_fn)(void *arg, const struct sockaddr *from,
+                                socklen_t fromlen, const uint8_t *data,
+                                size_t len);
+
+struct sfk_udp {
+  int fd;
+  ev_io rio;
+  struct sockaddr_storage local; /* as bound (port filled in) */
+  socklen_t locallen;
+  int gso;                       /* kernel accepted UDP_SEGMENT so far */
+  sfk_udp_recv_fn on_recv;
+  void *arg;
+  uint8_t *rbuf; /* SFK_UDP_BATCH * SFK_UDP_MAX_DGRAM, owned */
+  uint64_t rx_dgrams, tx_dgrams, tx_errors, rx_truncated;
+};
+
+/* Bind addr, set buffers, start reading.  0 or -errno (message logged). */
+int sfk_udp_open(struct sfk_udp *u, struct ev_loop *loop,
+                 const struct sockaddr *addr, socklen_t addrlen,
+                 sfk_udp_recv_fn on_recv, void *arg);
+void sfk_udp_close(struct sfk_udp *u, struct ev_loop *loop);
+/* See sfk_host.udp_send. */
+int sfk_udp_send(struct sfk_udp *u, const struct sockaddr *to,
+                 socklen_t tolen, const uint8_t *buf, size_t len,
+                 size_t gso_size);
+
+#endif

@@ -1,0 +1,75 @@
+#include "autoconfig.h"
+
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *sfk_addr_str(const struct sockaddr *sa, char *buf, size_t len) {
+  char ip[INET6_ADDRSTRLEN];
+  if (sa && sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+    snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
+  } else if (sa && sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+    snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
+  } else {
+    snprintf(buf, len, "?");
+  }
+  return buf;
+}
+
+int sfk_addr_equal(const struct sockaddr *a, const struct sockaddr *b) {
+  if (a->sa_family != b->sa_family)
+    return 0;
+  if (a->sa_family == AF_INET) {
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port &&
+           x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  if (a->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+  }
+  return 0;
+}
+
+int sfk_set_nonblock(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    return -errno;
+  return 0;
+}
+
+void sfk_wipe(void *p, size_t n) {
+#ifdef HAVE_EXPLICIT_BZERO
+  explicit_bzero(p, n);
+#else
+  volatile unsigned char *v = p;
+  while (n--)
+    *v++ = 0;
+#endif
+}
+
+int sfk_read_first_line(const char *path, char *buf, size_t len) {
+  FILE *f = fopen(path, "re");
+  if (!f)
+    return -errno;
+  int rc = 0;
+  if (!fgets(buf, (int)len, f)) {
+    rc = ferror(f) ? -EIO : -ENODATA;
+    buf[0] = '\0';
+  } else {
+    buf[strcspn(buf, "\r\n")] = '\0';
+  }
+  fclose(f);
+  return rc;
+}

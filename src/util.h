@@ -1,0 +1,22 @@
+/* Small helpers shared by the core: address formatting, fd flags. */
+#ifndef SFK_UTIL_H
+#define SFK_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define SFK_ADDRSTR_MAX 64 /* "[v6]:port" */
+
+/* "1.2.3.4:80" or "[::1]:80"; "?" for unknown families. Returns buf. */
+const char *sfk_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+/* Same address and port? */
+int sfk_addr_equal(const struct sockaddr *a, const struct sockaddr *b);
+int sfk_set_nonblock(int fd);
+/* Wipe a secret so the compiler cannot drop the stores. */
+void sfk_wipe(void *p, size_t n);
+/* Read the first line of a small file (secret-safe: no partial logging).
+ * Trailing CR/LF removed.  0, or negative errno. */
+int sfk_read_first_line(const char *path, char *buf, size_t len);
+
+#endif

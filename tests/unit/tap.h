@@ -1,0 +1,51 @@
+/*
+ * A tiny TAP producer for unit tests: ok() lines, a plan at the end, and
+ * an exit status that fails the test program when any check failed.
+ */
+#ifndef SFK_TAP_H
+#define SFK_TAP_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int tap_n, tap_failed;
+
+#define ok(cond, ...)                                                         \
+  do {                                                                        \
+    int tap_c_ = !!(cond);                                                    \
+    tap_n++;                                                                  \
+    if (!tap_c_)                                                              \
+      tap_failed++;                                                           \
+    printf("%sok %d - ", tap_c_ ? "" : "not ", tap_n);                        \
+    printf(__VA_ARGS__);                                                      \
+    printf("\n");                                                             \
+    if (!tap_c_)                                                              \
+      printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);        \
+  } while (0)
+
+#define is_int(got, want, name)                                               \
+  do {                                                                        \
+    long long tap_g_ = (long long)(got), tap_w_ = (long long)(want);          \
+    ok(tap_g_ == tap_w_, "%s", name);                                         \
+    if (tap_g_ != tap_w_)                                                     \
+      printf("#   got %lld, want %lld\n", tap_g_, tap_w_);                     \
+  } while (0)
+
+#define is_str(got, want, name)                                               \
+  do {                                                                        \
+    const char *tap_g_ = (got), *tap_w_ = (want);                             \
+    int tap_e_ = tap_g_ && tap_w_ && strcmp(tap_g_, tap_w_) == 0;             \
+    ok(tap_e_, "%s", name);                                                   \
+    if (!tap_e_)                                                              \
+      printf("#   got '%s', want '%s'\n", tap_g_ ? tap_g_ : "(null)",        \
+             tap_w_ ? tap_w_ : "(null)");                                     \
+  } while (0)
+
+static inline int tap_done(void) {
+  printf("1..%d\n", tap_n);
+  if (tap_failed)
+    printf("# %d of %d checks failed\n", tap_failed, tap_n);
+  return tap_failed ? 1 : 0;
+}
+
+#endif
