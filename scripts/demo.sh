@@ -17,7 +17,8 @@
 # both checked by SHA-256.  Exit status 0 only if every check passed and both
 # proxies stopped cleanly (exit 0 after SIGTERM).
 #
-# Environment: DEMO_MB (size of each file, default 200), DEMO_KEEP=1 keeps
+# Environment: DEMO_MB (size of each file, default 200; each transfer may
+# take 60 + DEMO_MB seconds), DEMO_KEEP=1 keeps
 # the temp dir with configs and logs, DEMO_LOG_LEVEL (default info) sets the
 # proxies' log level.
 set -euo pipefail
@@ -34,6 +35,8 @@ die() {
 
 case $MB in '' | *[!0-9]*) die "DEMO_MB must be a number of MB, not '$MB'" ;; esac
 if [ "$MB" -lt 1 ] || [ "$MB" -gt 4096 ]; then die "DEMO_MB must be 1..4096"; fi
+# Each transfer may take this long (at least 1 MB/s plus a minute).
+MAX_TIME=$((60 + MB))
 
 # --- 1. dependencies and build (skipped when a build dir is given) ----------
 if [ $# -ge 1 ]; then
@@ -235,21 +238,31 @@ done
 
 # --- 6. download: party 1 fetches party 0's file ------------------------------
 say "download: curl --socks5 127.0.0.1:$S1 http://10.0.0.0:$HTTP_PORT/file.bin"
-read -r DOWN_BYTES DOWN_SECS < <(curl -sS --fail --max-time "${DEMO_MAX_TIME:-600}" --socks5 "127.0.0.1:$S1" \
-  -o "$T/got.bin" -w '%{size_download} %{time_total}\n' "http://10.0.0.0:$HTTP_PORT/file.bin") ||
-  die "the download failed"
-GOT_DOWN=$(sha256sum <"$T/got.bin" | awk '{print $1}')
+DOWN_RC=0
+curl -sS --fail --max-time "$MAX_TIME" --socks5 "127.0.0.1:$S1" -o "$T/got.bin" \
+  -w '%{size_download} %{time_total}\n' "http://10.0.0.0:$HTTP_PORT/file.bin" \
+  >"$T/curl.out" 2>"$T/curl.log" || DOWN_RC=$?
+read -r DOWN_BYTES DOWN_SECS <"$T/curl.out" || true
+DOWN_BYTES=${DOWN_BYTES:-0} DOWN_SECS=${DOWN_SECS:-0}
+GOT_DOWN=none
+if [ "$DOWN_RC" = 0 ]; then
+  GOT_DOWN=$(sha256sum <"$T/got.bin" | awk '{print $1}')
+else
+  say "the download FAILED: $(cat "$T/curl.log")"
+fi
 rm -f "$T/got.bin"
 
 # --- 7. upload: party 1 sends a file to party 0's sink ---------------------------
 say "upload: ncat --proxy 127.0.0.1:$S1 --proxy-type socks5 10.0.0.0 $SINK_PORT < upload.bin"
 t0=$(date +%s.%N)
-REPLY_UP=$(timeout 600 ncat --proxy "127.0.0.1:$S1" --proxy-type socks5 10.0.0.0 "$SINK_PORT" \
-  <"$T/upload.bin" 2>"$T/ncat.log") || die "the upload failed: $(cat "$T/ncat.log")"
+UP_RC=0
+REPLY_UP=$(timeout "$MAX_TIME" ncat --proxy "127.0.0.1:$S1" --proxy-type socks5 10.0.0.0 "$SINK_PORT" \
+  <"$T/upload.bin" 2>"$T/ncat.log") || UP_RC=$?
+[ "$UP_RC" = 0 ] || say "the upload FAILED (status $UP_RC): $(cat "$T/ncat.log")"
 t1=$(date +%s.%N)
 UP_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-read -r GOT_UP UP_BYTES <<<"$REPLY_UP" || true
-UP_BYTES=${UP_BYTES:-0}
+GOT_UP=none UP_BYTES=0
+[ "$UP_RC" != 0 ] || read -r GOT_UP UP_BYTES <<<"$REPLY_UP" || true
 
 # --- 8. stop the proxies: SIGTERM, each must exit 0 --------------------------------
 # stop_proxy PID: sets STATUS to its exit status, or "hung" after 10 s.

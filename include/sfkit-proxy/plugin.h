@@ -150,7 +150,8 @@ struct sfk_host {
   /* Value of KEY in a map node, or NULL if absent (or n is not a map). */
   const struct sfk_cfg_node *(*cfg_get)(const struct sfk_cfg_node *map,
                                         const char *key);
-  /* Sequence length and items (0 / NULL for non-sequences). */
+  /* Number of items of a sequence or entries of a map (0 for scalars);
+   * sfk_cfg_at gives sequence items (NULL otherwise). */
   size_t (*cfg_len)(const struct sfk_cfg_node *seq);
   const struct sfk_cfg_node *(*cfg_at)(const struct sfk_cfg_node *seq,
                                        size_t i);
