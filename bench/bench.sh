@@ -154,6 +154,8 @@ stop_pid() {
   wait "$pid" || STATUS=$?
 }
 
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+
 # --- the servers (shared by every path) --------------------------------------------
 "$PY" "$BENCH_DIR/echo_server.py" --ready-file "$T/server.ready" --max-seconds 7200 \
   >"$T/server.log" 2>&1 &
@@ -291,6 +293,7 @@ run_path() {
   local name=$1 n moved=0 c0 c1 s0 s1 side v bulk_ok
   "path_${name}_start"
   LABEL[$name]=$PATH_LABEL
+  MAX_LOADGEN_CPU=0
   log "$PATH_LABEL: warm-up"
   loadgen ping "$ECHO_PORT" --count 20 --warmup 20 || true
   c0=0 s0=0 bulk_ok=1
@@ -328,6 +331,7 @@ run_path() {
     # shellcheck disable=SC2086
     [ -z "${!v}" ] || R[$name.rss_$side]=$(awk -v k="$(hwm_kib ${!v})" 'BEGIN{printf "%.1f", k / 1024}')
   done
+  R[$name.lgcpu]=$MAX_LOADGEN_CPU
   "path_${name}_stop"
   if [ -n "$PATH_STOP" ]; then
     NOTES+=("$PATH_LABEL: $PATH_STOP")
@@ -366,7 +370,8 @@ row() { # row TITLE METRIC
   echo "proxies' own cost (CPU, copies, QUIC, crypto), not a network."
   echo
   echo "- Machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, Linux $(uname -r)"
-  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); 1-minute load average before the run"
+  echo "  $LOAD_BEFORE, after $(cut -d' ' -f1 /proc/loadavg) (other work on the machine skews every figure)"
   echo "- sfkit-proxy $("$BIN" --version 2>/dev/null | awk '{print $2}') (CFLAGS \`${cflags:-?}\`)$sanitized,"
   echo "  ngtcp2 $(pc_version libngtcp2), GnuTLS $(pc_version gnutls), $("$PY" --version 2>&1)"
   echo "- Paths: **direct** = load generator to server; **sfkit-proxy** = load"
@@ -388,6 +393,7 @@ row() { # row TITLE METRIC
   row "CPU s/GiB, server-side proxy" cpu_server
   row "peak RSS, client-side proxy, MiB" rss_client
   row "peak RSS, server-side proxy, MiB" rss_server
+  row "load generator CPU, highest of the cases, % of a core" lgcpu
   echo
   echo "How each figure is taken (\`bench/loadgen.py\` against \`bench/echo_server.py\`):"
   echo
@@ -400,7 +406,8 @@ row() { # row TITLE METRIC
   echo "  trip, close."
   echo "- CPU s/GiB: utime+stime of each proxy process (/proc/PID/stat) over both"
   echo "  throughput runs, divided by the GiB moved.  Peak RSS: VmHWM at the end."
-  echo "- The load generator used at most ${MAX_LOADGEN_CPU}% of one core in any case."
+  echo "- Load generator CPU: its own CPU time over wall time in the busiest case"
+  echo "  (100 = one core; near 100 would mean the figure is the load generator's)."
   [ -n "$UDP_NOTE" ] && echo "- From party 0's log: $UDP_NOTE."
   for n in "${NOTES[@]}"; do echo "- Note: $n"; done
 } >"$T/report.md"

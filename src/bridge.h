@@ -36,6 +36,8 @@ void sfk_bridge_open_local(struct sfk_daemon *d, int fd,
                            const uint8_t *early, size_t earlylen);
 /* Abort every bridge (shutdown). */
 void sfk_bridge_close_all(struct sfk_daemon *d);
+/* Abort every local relay (shutdown). */
+void sfk_splice_close_all(struct sfk_daemon *d);
 
 /* Host upcalls (host.c forwards to these). */
 void *sfk_bridge_on_accept(struct sfk_daemon *d, void *ts, uint32_t pid,

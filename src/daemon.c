@@ -297,6 +297,7 @@ void sfk_daemon_stop(struct sfk_daemon *d) {
   /* Bridges reset their streams; then the transport closes connections
    * (CONNECTION_CLOSE) while the UDP socket is still open. */
   sfk_bridge_close_all(d);
+  sfk_splice_close_all(d);
   instance_stop(&d->registry);
   instance_stop(&d->discovery);
   instance_stop(&d->transport);

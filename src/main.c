@@ -107,7 +107,7 @@ static int cmd_identity(int argc, char **argv) {
   int rc = sfk_config_load(&cfg, cfgpath, &ov, stderr);
   if (rc < 0) {
     sfk_config_free(&cfg);
-    return rc == -EINVAL ? EXIT_USAGE : EXIT_USAGE;
+    return EXIT_USAGE; /* errors already printed */
   }
   struct sfk_ident id;
   char err[512];

@@ -34,11 +34,11 @@ struct half {
 };
 
 struct splice {
+  struct splice *prev, *next; /* d->splices */
   struct sfk_daemon *d;
   int client, svc;
   ev_io connect_w;
   ev_timer timer;
-  int connected;
   struct half up, down; /* client->svc, svc->client */
 };
 
@@ -57,7 +57,18 @@ static void splice_free(struct splice *s, int abort) {
   }
   close(s->client);
   close(s->svc);
+  if (s->prev)
+    s->prev->next = s->next;
+  else
+    s->d->splices = s->next;
+  if (s->next)
+    s->next->prev = s->prev;
   free(s);
+}
+
+void sfk_splice_close_all(struct sfk_daemon *d) {
+  while (d->splices)
+    splice_free(d->splices, 1);
 }
 
 /* Move what we can; returns -1 on a hard error. */
@@ -174,6 +185,10 @@ void sfk_bridge_open_local(struct sfk_daemon *d, int fd,
   s->d = d;
   s->client = fd;
   s->svc = sfd;
+  s->next = d->splices;
+  if (d->splices)
+    d->splices->prev = s;
+  d->splices = s;
   int one = 1;
   setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -728,8 +728,8 @@ size_t quic_op_stream_write(void *self, void *ts, const uint8_t *data,
     space--;
   n = len < space ? len : space;
   n = n ? sbuf_append(s, data, n) : 0;
-  if (n < len)
-    s->flags |= QSF_WANT_WR;
+  if (n < len || n == space)
+    s->flags |= QSF_WANT_WR; /* full: stream_writable() when space reopens */
   else if (fin && !(s->flags & (QSF_FIN_Q | QSF_NG_CLOSED | QSF_SHUT_REQ)))
     s->flags |= QSF_FIN_Q;
   if (n || fin) {
