@@ -15,8 +15,9 @@
 # see "Paths" below.
 #
 # Workloads (bench/loadgen.py against bench/echo_server.py):
-#   throughput  BENCH_BULK_MIB MiB (default 1024) client -> server, over 1
-#               connection and over 16 in parallel (BENCH_CONNS="1 16")
+#   throughput  BENCH_BULK_MIB MiB (default 1024) client -> server ("up")
+#               and server -> client ("down"), each over 1 connection and
+#               over 16 in parallel (BENCH_CONNS="1 16")
 #   latency     BENCH_PINGS (10000) 1-byte round trips on one connection
 #               (TCP_NODELAY), p50 and p99
 #   setups      BENCH_SETUPS (2000) sequential connect (+SOCKS5) + 1-byte
@@ -27,6 +28,8 @@
 # Every case is bounded: BENCH_CASE_SECONDS (default 120) per case, and the
 # load generator is killed 60 s after that.  All traffic goes to 127.0.0.1.
 # The table goes to docs/benchmarks.md (BENCH_OUT overrides) and to stdout.
+# `make` may run this with /bin/sh (dash on Debian): use bash.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 
 SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -162,7 +165,7 @@ LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_for 20 test -s "$T/server.ready" || die "echo_server.py did not start"
-read -r SINK_PORT ECHO_PORT <"$T/server.ready"
+read -r SINK_PORT ECHO_PORT SOURCE_PORT <"$T/server.ready"
 
 # --- Paths ---------------------------------------------------------------------------
 # path_NAME_start sets:
@@ -223,7 +226,7 @@ path_sfkit_stop() {
   fi
 }
 # sfk_config PID SOCKS UDP PEER_PID PEER_UDP PEER_PIN: party PID's config;
-# its services are the two benchmark ports.
+# its services are the three benchmark ports.
 sfk_config() {
   cat >"$T/p$1.yaml" <<EOF
 party: {pid: $1}
@@ -238,6 +241,7 @@ registry:
 services:
   - {ports: "$SINK_PORT", host: 127.0.0.1, peers: all}
   - {ports: "$ECHO_PORT", host: 127.0.0.1, peers: all}
+  - {ports: "$SOURCE_PORT", host: 127.0.0.1, peers: all}
 log: {level: info}
 EOF
 }
@@ -245,21 +249,28 @@ EOF
 # --- running the cases ------------------------------------------------------------
 declare -A R=() # R[path.metric] = figure
 NOTES=()
-MAX_LOADGEN_CPU=0
+MAX_LOADGEN_CPU=0 MAX_SERVER_CPU=0
 
 # loadgen MODE PORT ARGS...: run one bounded case on the current path; its
 # key=value line in LG.  A failed case leaves LG empty, adds a note and
 # marks the run failed, and the benchmark goes on.  (Not in a subshell: it
 # adds to NOTES.)
 loadgen() {
-  local mode=$1 port=$2 c rc=0
+  local mode=$1 port=$2 c rc=0 s0 s1 w0 w1
   shift 2
   local socks=()
   [ -n "$PATH_SOCKS" ] && socks=(--socks "$PATH_SOCKS")
   : >"$T/loadgen.err"
+  s0=$(cpu_ticks "$SERVER_PID")
+  w0=$(date +%s.%N)
   LG=$(timeout $((CASE_SECONDS + 60)) "$PY" "$BENCH_DIR/loadgen.py" "$mode" \
     --target "$PATH_HOST:$port" "${socks[@]}" --max-seconds "$CASE_SECONDS" "$@" \
     2>"$T/loadgen.err") || rc=$?
+  w1=$(date +%s.%N)
+  s1=$(cpu_ticks "$SERVER_PID")
+  # The server's CPU over the whole case (setup included: an upper bound).
+  c=$(awk -v t=$((s1 - s0)) -v hz="$CLK_TCK" -v a="$w0" -v b="$w1" 'BEGIN{printf "%.0f", 100 * t / hz / (b - a)}')
+  if [ "$c" -gt "$MAX_SERVER_CPU" ]; then MAX_SERVER_CPU=$c; fi
   if [ "$rc" != 0 ]; then
     [ "$rc" != 124 ] || echo "killed after $((CASE_SECONDS + 60)) s" >>"$T/loadgen.err"
     log "$PATH_LABEL: loadgen $mode $* FAILED: $(tail -n 1 "$T/loadgen.err")"
@@ -268,6 +279,7 @@ loadgen() {
     LG=""
     return 1
   fi
+  log "  $LG"
   [ "$(kv complete "$LG")" = 1 ] ||
     NOTES+=("$PATH_LABEL, $mode $*: stopped at the ${CASE_SECONDS} s limit; the figure covers what was done")
   c=$(kv cpu_pct "$LG")
@@ -293,7 +305,7 @@ run_path() {
   local name=$1 n moved=0 c0 c1 s0 s1 side v bulk_ok
   "path_${name}_start"
   LABEL[$name]=$PATH_LABEL
-  MAX_LOADGEN_CPU=0
+  MAX_LOADGEN_CPU=0 MAX_SERVER_CPU=0
   log "$PATH_LABEL: warm-up"
   loadgen ping "$ECHO_PORT" --count 20 --warmup 20 || true
   c0=0 s0=0 bulk_ok=1
@@ -303,9 +315,13 @@ run_path() {
   # shellcheck disable=SC2086
   [ -z "$PATH_SERVER_PIDS" ] || s0=$(cpu_ticks $PATH_SERVER_PIDS)
   for n in $CONNS; do
-    log "$PATH_LABEL: throughput, $n connection(s), $BULK_MIB MiB"
+    log "$PATH_LABEL: throughput up (client -> server), $n connection(s), $BULK_MIB MiB"
     loadgen bulk "$SINK_PORT" --conns "$n" --bytes $((BULK_MIB * 1048576)) || bulk_ok=0
-    R[$name.tput$n]=$(fig mibps)
+    R[$name.up$n]=$(fig mibps)
+    moved=$((moved + $(kv bytes "$LG") + 0))
+    log "$PATH_LABEL: throughput down (server -> client), $n connection(s), $BULK_MIB MiB"
+    loadgen bulk "$SOURCE_PORT" --down --conns "$n" --bytes $((BULK_MIB * 1048576)) || bulk_ok=0
+    R[$name.down$n]=$(fig mibps)
     moved=$((moved + $(kv bytes "$LG") + 0))
   done
   # CPU per GiB only when every throughput case finished.
@@ -332,6 +348,7 @@ run_path() {
     [ -z "${!v}" ] || R[$name.rss_$side]=$(awk -v k="$(hwm_kib ${!v})" 'BEGIN{printf "%.1f", k / 1024}')
   done
   R[$name.lgcpu]=$MAX_LOADGEN_CPU
+  R[$name.srvcpu]=$MAX_SERVER_CPU
   "path_${name}_stop"
   if [ -n "$PATH_STOP" ]; then
     NOTES+=("$PATH_LABEL: $PATH_STOP")
@@ -384,7 +401,10 @@ row() { # row TITLE METRIC
   for p in $PATHS; do printf -- '---:|'; done
   echo
   for n in $CONNS; do
-    row "throughput, $n connection$([ "$n" = 1 ] || echo s), MiB/s" "tput$n"
+    row "throughput up (client → server), $n connection$([ "$n" = 1 ] || echo s), MiB/s" "up$n"
+  done
+  for n in $CONNS; do
+    row "throughput down (server → client), $n connection$([ "$n" = 1 ] || echo s), MiB/s" "down$n"
   done
   row "latency p50, 1-byte round trip, µs" p50
   row "latency p99, µs" p99
@@ -393,21 +413,24 @@ row() { # row TITLE METRIC
   row "CPU s/GiB, server-side proxy" cpu_server
   row "peak RSS, client-side proxy, MiB" rss_client
   row "peak RSS, server-side proxy, MiB" rss_server
-  row "load generator CPU, highest of the cases, % of a core" lgcpu
+  row "load generator CPU, busiest case, % of a core" lgcpu
+  row "test server CPU, busiest case, % of a core" srvcpu
   echo
   echo "How each figure is taken (\`bench/loadgen.py\` against \`bench/echo_server.py\`):"
   echo
-  echo "- throughput: $BULK_MIB MiB from client to a sink, over ${CONNS// / and over } parallel"
-  echo "  connection(s), 1 MiB writes; timed from the first byte until the sink has"
-  echo "  confirmed every byte (connection setup excluded)."
+  echo "- throughput: $BULK_MIB MiB over ${CONNS// / and over } parallel connection(s), 1 MiB"
+  echo "  writes and reads; up: client to a sink, timed from the first byte until"
+  echo "  the sink has confirmed every byte; down: a source sends to the client,"
+  echo "  timed until the client has every byte.  Connection setup is excluded."
   echo "- latency: $PINGS round trips of 1 byte on one connection, TCP_NODELAY."
   echo "- connection setups: $SETUPS times in a row: connect (and SOCKS5 no-auth"
   echo "  CONNECT, answered only once the far side has connected), 1-byte round"
   echo "  trip, close."
-  echo "- CPU s/GiB: utime+stime of each proxy process (/proc/PID/stat) over both"
+  echo "- CPU s/GiB: utime+stime of each proxy process (/proc/PID/stat) over all"
   echo "  throughput runs, divided by the GiB moved.  Peak RSS: VmHWM at the end."
-  echo "- Load generator CPU: its own CPU time over wall time in the busiest case"
-  echo "  (100 = one core; near 100 would mean the figure is the load generator's)."
+  echo "- Load generator and test server CPU: CPU time over wall time in the"
+  echo "  busiest case (100 = one core; near 100 would mean a figure is theirs,"
+  echo "  not the path's)."
   [ -n "$UDP_NOTE" ] && echo "- From party 0's log: $UDP_NOTE."
   for n in "${NOTES[@]}"; do echo "- Note: $n"; done
 } >"$T/report.md"

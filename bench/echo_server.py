@@ -3,13 +3,18 @@
 
     echo_server.py --ready-file F [--max-seconds S]
 
-Listens on two free ports and writes "SINK_PORT ECHO_PORT" to F once both
-listen:
-  sink  reads everything with 1 MiB recv_into; at the client's FIN answers
-        the byte count (8 bytes, big endian) and closes
-  echo  sends back what arrives (TCP_NODELAY); closes at the client's FIN
-One thread per sink connection; all echo connections share one epoll loop.  Exits 0 on SIGTERM/SIGINT, and by itself after
---max-seconds (default 3600) so that it never outlives a broken run.
+Listens on three free ports and writes "SINK_PORT ECHO_PORT SOURCE_PORT"
+to F once all listen:
+  sink    reads everything with 1 MiB recv_into; at the client's FIN answers
+          the byte count (8 bytes, big endian) and closes
+  echo    sends back what arrives (TCP_NODELAY); closes at the client's FIN
+  source  reads a byte count N (8 bytes, big endian), sends N bytes in 1 MiB
+          sendall calls, and closes
+Sink and echo connections share one epoll loop (no thread start per
+connection, and no lock convoy when 16 streams arrive in small pieces);
+each source connection gets a thread that blocks in sendall.
+Exits 0 on SIGTERM/SIGINT, and by itself after --max-seconds (default 3600)
+so that it never outlives a broken run.
 """
 
 import argparse
@@ -21,68 +26,7 @@ import sys
 import threading
 
 BUF = 1 << 20
-
-
-def serve_sink(c):
-    buf = bytearray(BUF)
-    n = 0
-    with c:
-        while True:
-            k = c.recv_into(buf)
-            if not k:
-                break
-            n += k
-        c.sendall(n.to_bytes(8, "big"))
-
-
-def echo_loop(srv):
-    """Every echo connection in one epoll loop: no thread start per
-    connection, so connection setups are not slowed by the server."""
-    sel = selectors.DefaultSelector()
-    srv.setblocking(False)
-    sel.register(srv, selectors.EVENT_READ)
-    while True:
-        for key, _ in sel.select():
-            s = key.fileobj
-            if s is srv:
-                try:
-                    c, _ = srv.accept()
-                except BlockingIOError:
-                    continue
-                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                c.setblocking(False)
-                sel.register(c, selectors.EVENT_READ)
-                continue
-            try:
-                d = s.recv(65536)
-                if d:
-                    # Echo traffic is tiny (1-byte pings); a blocking send
-                    # with a timeout keeps this simple.
-                    s.settimeout(10)
-                    s.sendall(d)
-                    s.setblocking(False)
-                    continue
-            except OSError:
-                pass
-            sel.unregister(s)
-            s.close()
-
-
-def accept_loop(srv, handler):
-    while True:
-        try:
-            c, _ = srv.accept()
-        except OSError:
-            return
-        c.settimeout(300)
-        threading.Thread(target=guarded, args=(handler, c), daemon=True).start()
-
-
-def guarded(handler, c):
-    try:
-        handler(c)
-    except OSError:
-        pass  # the client went away: its own problem, reported by the client
+SINK, ECHO = "sink", "echo"
 
 
 def listener():
@@ -91,6 +35,84 @@ def listener():
     s.bind(("127.0.0.1", 0))
     s.listen(512)
     return s
+
+
+def blocking_send(s, data):
+    """Small replies (counts, echoes) on a non-blocking socket."""
+    s.settimeout(10)
+    try:
+        s.sendall(data)
+    finally:
+        s.setblocking(False)
+
+
+def event_loop(sink, echo):
+    sel = selectors.DefaultSelector()
+    for srv, kind in ((sink, SINK), (echo, ECHO)):
+        srv.setblocking(False)
+        sel.register(srv, selectors.EVENT_READ, ("listen", kind))
+    buf = bytearray(BUF)
+    while True:
+        for key, _ in sel.select():
+            s = key.fileobj
+            role, kind = key.data[0], key.data[1]
+            if role == "listen":
+                try:
+                    c, _ = s.accept()
+                except OSError:
+                    continue
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                c.setblocking(False)
+                sel.register(c, selectors.EVENT_READ, ["conn", kind, 0])
+                continue
+            try:
+                if kind == SINK:
+                    k = s.recv_into(buf)
+                    if k:
+                        key.data[2] += k
+                        continue
+                    blocking_send(s, key.data[2].to_bytes(8, "big"))
+                else:
+                    d = s.recv(65536)
+                    if d:
+                        blocking_send(s, d)
+                        continue
+            except BlockingIOError:
+                continue
+            except OSError:
+                pass  # the client went away: its own problem, it reports it
+            sel.unregister(s)
+            s.close()
+
+
+def serve_source(c):
+    payload = memoryview(bytes(range(256)) * (BUF // 256))
+    try:
+        with c:
+            head = bytearray()
+            while len(head) < 8:
+                d = c.recv(8 - len(head))
+                if not d:
+                    return
+                head += d
+            left = int.from_bytes(head, "big")
+            while left > 0:
+                k = min(left, BUF)
+                c.sendall(payload[:k])
+                left -= k
+            c.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def source_loop(srv):
+    while True:
+        try:
+            c, _ = srv.accept()
+        except OSError:
+            return
+        c.settimeout(300)
+        threading.Thread(target=serve_source, args=(c,), daemon=True).start()
 
 
 def main():
@@ -103,11 +125,11 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
 
-    sink, echo = listener(), listener()
-    threading.Thread(target=accept_loop, args=(sink, serve_sink), daemon=True).start()
-    threading.Thread(target=echo_loop, args=(echo,), daemon=True).start()
+    sink, echo, source = listener(), listener(), listener()
+    threading.Thread(target=event_loop, args=(sink, echo), daemon=True).start()
+    threading.Thread(target=source_loop, args=(source,), daemon=True).start()
     with open(a.ready_file + ".tmp", "w", encoding="ascii") as f:
-        f.write("%d %d\n" % (sink.getsockname()[1], echo.getsockname()[1]))
+        f.write("%d %d %d\n" % (sink.getsockname()[1], echo.getsockname()[1], source.getsockname()[1]))
     os.replace(a.ready_file + ".tmp", a.ready_file)
     done.wait(a.max_seconds)
     return 0

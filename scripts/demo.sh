@@ -21,6 +21,8 @@
 # take 60 + DEMO_MB seconds), DEMO_KEEP=1 keeps
 # the temp dir with configs and logs, DEMO_LOG_LEVEL (default info) sets the
 # proxies' log level.
+# `make` may run this with /bin/sh (dash on Debian): use bash.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -euo pipefail
 
 SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,15 +46,8 @@ if [ $# -ge 1 ]; then
   BUILD=$(cd "$1" && pwd)
 else
   BUILD=$SRCDIR/build
-  if [ "$(id -u)" = 0 ]; then
-    say "installing the Debian packages (scripts/install-deps.sh)"
-    bash "$SRCDIR/scripts/install-deps.sh"
-  elif command -v sudo >/dev/null 2>&1; then
-    say "installing the Debian packages (sudo scripts/install-deps.sh)"
-    sudo bash "$SRCDIR/scripts/install-deps.sh"
-  else
-    die "installing packages needs root: run as root, or pass a build dir"
-  fi
+  say "installing the Debian packages (scripts/install-deps.sh)"
+  bash "$SRCDIR/scripts/install-deps.sh" || die "scripts/install-deps.sh failed"
   say "autoreconf -fi"
   (cd "$SRCDIR" && autoreconf -fi)
   mkdir -p "$BUILD"
