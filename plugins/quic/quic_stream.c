@@ -574,6 +574,10 @@ static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id,
   (void)ud;
   (void)app_error_code;
 
+  /* Stream ids are cumulative: give the peer a new one for each of its
+   * streams that ends, or it stalls after max_streams connections. */
+  if (!ngtcp2_conn_is_local_stream(conn, id))
+    ngtcp2_conn_extend_max_streams_bidi(conn, 1);
   if (!s)
     return 0;
   s->flags |= QSF_NG_CLOSED | QSF_FREE;
