@@ -58,7 +58,9 @@ static void none_on_datagram(void *self, const struct sockaddr *from,
   (void)from;
   (void)fromlen;
   (void)data;
-  n->host->log(n->host, SFK_LOG_TRACE, "ignoring a %zu-byte STUN datagram",
+  /* Nothing here sends STUN, so this is noise or a misrouted packet:
+   * worth seeing at debug level. */
+  n->host->log(n->host, SFK_LOG_DEBUG, "ignoring a %zu-byte STUN datagram",
                len);
 }
 

@@ -148,7 +148,8 @@ enum {
   QCF_DOOMED = 1u << 3,   /* tear down in the next flush */
   QCF_NO_CLOSE = 1u << 4, /* do not send CONNECTION_CLOSE (draining) */
   QCF_VERIFIED = 1u << 5,
-  QCF_PROBE = 1u << 6 /* send a PING soon (peer may have lost state) */
+  QCF_PROBE = 1u << 6, /* send a PING soon (peer may have lost state) */
+  QCF_CREATING = 1u << 7 /* inside ngtcp2_conn_{client,server}_new */
 };
 
 struct quic_conn {

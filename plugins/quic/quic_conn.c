@@ -241,8 +241,15 @@ static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref) {
 }
 
 static void cb_rand(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *rc) {
-  (void)rc;
+  const struct quic_conn *qc = rc ? rc->native_handle : NULL;
+
   (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, destlen);
+  /* ngtcp2 0.12 always advertises grease_quic_bit and, on a coin toss
+   * made with one random byte while the connection is created, clears
+   * the QUIC fixed bit on every packet.  A first byte of 0-3 is STUN on
+   * our shared socket (RFC 9443), so the coin always says "keep it". */
+  if (qc && (qc->flags & QCF_CREATING) && destlen == 1)
+    dest[0] &= 0xfe;
 }
 
 static int cid_add(struct quic_conn *qc, const ngtcp2_cid *cid) {
@@ -437,6 +444,7 @@ static void conn_settings(struct quic_conn *qc, ngtcp2_settings *st,
   const struct quic_cfg *cfg = &qi->cfg;
 
   ngtcp2_settings_default(st);
+  st->rand_ctx.native_handle = qc;
   st->initial_ts = quic_now(qi);
   st->cc_algo = (ngtcp2_cc_algo)cfg->cc_algo;
   st->max_window = cfg->conn_window;
@@ -458,6 +466,9 @@ static void conn_settings(struct quic_conn *qc, ngtcp2_settings *st,
   tp->initial_max_streams_bidi = cfg->max_streams;
   tp->initial_max_streams_uni = 0;
   tp->max_idle_timeout = cfg->idle_timeout_ms * NGTCP2_MILLISECONDS;
+  /* Ask peers not to grease the QUIC bit (RFC 9287): the socket is shared
+   * with STUN (RFC 9443).  ngtcp2 0.12 overrides this; see cb_rand. */
+  tp->grease_quic_bit = 0;
 }
 
 static void conn_path(struct quic_conn *qc, ngtcp2_path *path,
@@ -502,6 +513,7 @@ static int conn_connect(struct quic_peer *p) {
   ngtcp2_path path;
   ngtcp2_cid dcid, scid;
   char a[64];
+  int rv;
 
   qc = conn_alloc(qi, (const struct sockaddr *)&p->addr, p->addrlen);
   if (!qc)
@@ -519,9 +531,11 @@ static int conn_connect(struct quic_peer *p) {
   fill_callbacks(&cb, 0);
   conn_settings(qc, &st, &tp);
   conn_path(qc, &path, (const struct sockaddr *)&qc->remote, qc->remotelen);
-  if (ngtcp2_conn_client_new(&qc->conn, &dcid, &scid, &path,
-                             NGTCP2_PROTO_VER_V1, &cb, &st, &tp, NULL,
-                             qc) != 0) {
+  qc->flags |= QCF_CREATING;
+  rv = ngtcp2_conn_client_new(&qc->conn, &dcid, &scid, &path,
+                              NGTCP2_PROTO_VER_V1, &cb, &st, &tp, NULL, qc);
+  qc->flags &= ~(uint32_t)QCF_CREATING;
+  if (rv != 0) {
     qc->conn = NULL;
     conn_free(qc);
     return -ENOMEM;
@@ -567,6 +581,7 @@ int quic_conn_accept(struct quic_inst *qi, const struct sockaddr *from,
   ngtcp2_cid scid;
   unsigned unverified = 0;
   char a[64];
+  int rv;
 
   if (ngtcp2_accept(&hd, data, len) != 0)
     return -EINVAL;
@@ -602,8 +617,11 @@ int quic_conn_accept(struct quic_inst *qi, const struct sockaddr *from,
     return -EIO;
   }
   conn_path(qc, &path, (const struct sockaddr *)&qc->remote, qc->remotelen);
-  if (ngtcp2_conn_server_new(&qc->conn, &hd.scid, &scid, &path, hd.version,
-                             &cb, &st, &tp, NULL, qc) != 0) {
+  qc->flags |= QCF_CREATING;
+  rv = ngtcp2_conn_server_new(&qc->conn, &hd.scid, &scid, &path, hd.version,
+                              &cb, &st, &tp, NULL, qc);
+  qc->flags &= ~(uint32_t)QCF_CREATING;
+  if (rv != 0) {
     qc->conn = NULL;
     conn_free(qc);
     return -ENOMEM;
