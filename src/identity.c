@@ -38,16 +38,6 @@
 #define CERT_BACKDATE (60 * 60)               /* clock skew between peers */
 #define CERT_LIFETIME (3653LL * 24 * 60 * 60) /* ten years */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    SFK_PRINTF(3, 4);
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 /* A GnuTLS error as a negative errno. */
 static int gtls_errno(int rc) {
@@ -88,7 +78,7 @@ static int make_dirs(const char *dir, char *err, size_t errlen) {
   char buf[PATH_MAX];
   size_t n = strlen(dir);
   if (n == 0 || n >= sizeof buf) {
-    set_err(err, errlen, "identity key folder '%s': bad path", dir);
+    sfk_set_err(err, errlen, "identity key folder '%s': bad path", dir);
     return -ENAMETOOLONG;
   }
   memcpy(buf, dir, n + 1);
@@ -99,7 +89,7 @@ static int make_dirs(const char *dir, char *err, size_t errlen) {
     buf[i] = '\0';
     if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
       int e = errno;
-      set_err(err, errlen, "cannot create identity key folder %s: %s", buf,
+      sfk_set_err(err, errlen, "cannot create identity key folder %s: %s", buf,
               strerror(e));
       return -e;
     }
@@ -107,7 +97,7 @@ static int make_dirs(const char *dir, char *err, size_t errlen) {
   }
   struct stat st;
   if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-    set_err(err, errlen, "identity key folder %s is not a directory", dir);
+    sfk_set_err(err, errlen, "identity key folder %s is not a directory", dir);
     return -ENOTDIR;
   }
   return 0;
@@ -125,7 +115,7 @@ static int read_key_file(const char *path, gnutls_datum_t *out, char *err,
   if (fd < 0) {
     int e = errno;
     if (e != ENOENT)
-      set_err(err, errlen, "cannot open identity key file %s: %s", path,
+      sfk_set_err(err, errlen, "cannot open identity key file %s: %s", path,
               strerror(e));
     return -e;
   }
@@ -134,20 +124,20 @@ static int read_key_file(const char *path, gnutls_datum_t *out, char *err,
   int rc = 0;
   if (fstat(fd, &st) < 0) {
     rc = -errno;
-    set_err(err, errlen, "cannot stat identity key file %s: %s", path,
+    sfk_set_err(err, errlen, "cannot stat identity key file %s: %s", path,
             strerror(-rc));
   } else if (!S_ISREG(st.st_mode)) {
     rc = -EINVAL;
-    set_err(err, errlen, "identity key file %s is not a regular file", path);
+    sfk_set_err(err, errlen, "identity key file %s is not a regular file", path);
   } else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
     rc = -EPERM;
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "identity key file %s has mode %04o: a private key must not be "
             "accessible to group or others; run `chmod 600 %s`",
             path, (unsigned)(st.st_mode & 07777), path);
   } else if (st.st_size <= 0 || st.st_size > KEY_FILE_MAX) {
     rc = -EINVAL;
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "identity key file %s is %s: expected a PEM private key", path,
             st.st_size <= 0 ? "empty" : "too large");
   }
@@ -160,7 +150,7 @@ static int read_key_file(const char *path, gnutls_datum_t *out, char *err,
   uint8_t *buf = malloc(cap + 1);
   if (!buf) {
     close(fd);
-    set_err(err, errlen, "identity key file %s: out of memory", path);
+    sfk_set_err(err, errlen, "identity key file %s: out of memory", path);
     return -ENOMEM;
   }
   size_t n = 0;
@@ -170,7 +160,7 @@ static int read_key_file(const char *path, gnutls_datum_t *out, char *err,
       continue;
     if (r < 0) {
       rc = -errno;
-      set_err(err, errlen, "cannot read identity key file %s: %s", path,
+      sfk_set_err(err, errlen, "cannot read identity key file %s: %s", path,
               strerror(-rc));
       break;
     }
@@ -226,7 +216,7 @@ static int write_key_file(const char *path, const gnutls_datum_t *pem,
   if (slash) {
     size_t dl = slash == path ? 1 : (size_t)(slash - path);
     if (dl >= sizeof dir) {
-      set_err(err, errlen, "identity key file %s: path too long", path);
+      sfk_set_err(err, errlen, "identity key file %s: path too long", path);
       return -ENAMETOOLONG;
     }
     memcpy(dir, path, dl);
@@ -235,7 +225,7 @@ static int write_key_file(const char *path, const gnutls_datum_t *pem,
     memcpy(dir, ".", 2);
   }
   if (*base == '\0') {
-    set_err(err, errlen, "identity key file '%s' names a folder", path);
+    sfk_set_err(err, errlen, "identity key file '%s' names a folder", path);
     return -EISDIR;
   }
   int rc = make_dirs(dir, err, errlen);
@@ -246,25 +236,25 @@ static int write_key_file(const char *path, const gnutls_datum_t *pem,
   for (int tries = 0; fd < 0 && tries < 16; tries++) {
     uint8_t rnd[6];
     if (gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof rnd) < 0) {
-      set_err(err, errlen, "cannot get random bytes for a temporary name");
+      sfk_set_err(err, errlen, "cannot get random bytes for a temporary name");
       return -EIO;
     }
     int n = snprintf(tmp, sizeof tmp, "%s/.%s.%02x%02x%02x%02x%02x%02x.tmp",
                      dir, base, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
     if (n < 0 || (size_t)n >= sizeof tmp) {
-      set_err(err, errlen, "identity key file %s: path too long", path);
+      sfk_set_err(err, errlen, "identity key file %s: path too long", path);
       return -ENAMETOOLONG;
     }
     fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 && errno != EEXIST) {
       rc = -errno;
-      set_err(err, errlen, "cannot create identity key file in %s: %s", dir,
+      sfk_set_err(err, errlen, "cannot create identity key file in %s: %s", dir,
               strerror(-rc));
       return rc;
     }
   }
   if (fd < 0) {
-    set_err(err, errlen, "cannot create a temporary file in %s", dir);
+    sfk_set_err(err, errlen, "cannot create a temporary file in %s", dir);
     return -EIO; /* not -EEXIST: that means "someone else stored a key" */
   }
 
@@ -272,7 +262,7 @@ static int write_key_file(const char *path, const gnutls_datum_t *pem,
   if (fchmod(fd, 0600) < 0 || (rc = write_all(fd, pem->data, pem->size)) < 0 ||
       fsync(fd) < 0) {
     rc = rc < 0 ? rc : -errno;
-    set_err(err, errlen, "cannot write identity key file %s: %s", tmp,
+    sfk_set_err(err, errlen, "cannot write identity key file %s: %s", tmp,
             strerror(-rc));
     close(fd);
     unlink(tmp);
@@ -280,7 +270,7 @@ static int write_key_file(const char *path, const gnutls_datum_t *pem,
   }
   if (close(fd) < 0) {
     rc = -errno;
-    set_err(err, errlen, "cannot write identity key file %s: %s", tmp,
+    sfk_set_err(err, errlen, "cannot write identity key file %s: %s", tmp,
             strerror(-rc));
     unlink(tmp);
     return rc;
@@ -297,7 +287,7 @@ static int write_key_file(const char *path, const gnutls_datum_t *pem,
   }
   if (rc < 0) {
     if (rc != -EEXIST)
-      set_err(err, errlen, "cannot store identity key file %s: %s", path,
+      sfk_set_err(err, errlen, "cannot store identity key file %s: %s", path,
               strerror(-rc));
     unlink(tmp);
     return rc;
@@ -321,7 +311,7 @@ static int create_key(gnutls_x509_privkey_t key, const char *path, char *err,
       key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0,
       NULL, 0);
   if (rc < 0) {
-    set_err(err, errlen, "cannot generate an identity key: %s",
+    sfk_set_err(err, errlen, "cannot generate an identity key: %s",
             gnutls_strerror(rc));
     return gtls_errno(rc);
   }
@@ -329,7 +319,7 @@ static int create_key(gnutls_x509_privkey_t key, const char *path, char *err,
   rc = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
                                          GNUTLS_PKCS_PLAIN, &pem);
   if (rc < 0) {
-    set_err(err, errlen, "cannot encode the identity key: %s",
+    sfk_set_err(err, errlen, "cannot encode the identity key: %s",
             gnutls_strerror(rc));
     return gtls_errno(rc);
   }
@@ -345,7 +335,7 @@ static int import_key(gnutls_x509_privkey_t key, const gnutls_datum_t *pem,
                                        GNUTLS_PKCS_PLAIN);
   if (rc < 0) {
     /* gnutls_strerror() names the problem, never the bytes. */
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "identity key file %s: not an unencrypted PEM private key (%s); "
             "move it away to have a new key made (this changes the pin)",
             path, gnutls_strerror(rc));
@@ -360,7 +350,7 @@ static int import_key(gnutls_x509_privkey_t key, const gnutls_datum_t *pem,
   case GNUTLS_PK_EDDSA_ED448:
     return 0;
   default:
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "identity key file %s: a %s key cannot sign TLS 1.3 handshakes; "
             "use an ECDSA, Ed25519 or RSA key",
             path, pk < 0 ? "unknown" : gnutls_pk_get_name((unsigned)pk));
@@ -434,7 +424,7 @@ static int make_cert(gnutls_x509_privkey_t key, uint8_t **der, size_t *len,
   return 0;
 
 fail:
-  set_err(err, errlen, "cannot make the identity certificate (%s): %s", step,
+  sfk_set_err(err, errlen, "cannot make the identity certificate (%s): %s", step,
           gnutls_strerror(rc));
   gnutls_free(out.data);
   if (signer)
@@ -451,14 +441,14 @@ static int export_key(gnutls_x509_privkey_t key, uint8_t **der, size_t *len,
   int rc = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_DER, NULL,
                                              GNUTLS_PKCS_PLAIN, &out);
   if (rc < 0) {
-    set_err(err, errlen, "cannot encode the identity key: %s",
+    sfk_set_err(err, errlen, "cannot encode the identity key: %s",
             gnutls_strerror(rc));
     return gtls_errno(rc);
   }
   *der = malloc(out.size);
   if (!*der) {
     datum_wipe_free(&out);
-    set_err(err, errlen, "out of memory");
+    sfk_set_err(err, errlen, "out of memory");
     return -ENOMEM;
   }
   memcpy(*der, out.data, out.size);
@@ -477,7 +467,7 @@ int sfk_ident_load(struct sfk_ident *id, const char *path, int *created,
   if (err && errlen)
     err[0] = '\0';
   if (!path || !*path) {
-    set_err(err, errlen, "no identity key file configured");
+    sfk_set_err(err, errlen, "no identity key file configured");
     return -EINVAL;
   }
 
@@ -485,7 +475,7 @@ int sfk_ident_load(struct sfk_ident *id, const char *path, int *created,
   gnutls_datum_t pem = {NULL, 0};
   int rc = gnutls_x509_privkey_init(&key);
   if (rc < 0) {
-    set_err(err, errlen, "cannot set up GnuTLS: %s", gnutls_strerror(rc));
+    sfk_set_err(err, errlen, "cannot set up GnuTLS: %s", gnutls_strerror(rc));
     return gtls_errno(rc);
   }
 
@@ -499,12 +489,12 @@ int sfk_ident_load(struct sfk_ident *id, const char *path, int *created,
       gnutls_x509_privkey_deinit(key);
       key = NULL;
       if ((rc = gnutls_x509_privkey_init(&key)) < 0) {
-        set_err(err, errlen, "cannot set up GnuTLS: %s", gnutls_strerror(rc));
+        sfk_set_err(err, errlen, "cannot set up GnuTLS: %s", gnutls_strerror(rc));
         return gtls_errno(rc);
       }
       rc = read_key_file(path, &pem, err, errlen);
       if (rc == -ENOENT)
-        set_err(err, errlen, "identity key file %s vanished", path);
+        sfk_set_err(err, errlen, "identity key file %s vanished", path);
       if (rc == 0)
         rc = import_key(key, &pem, path, err, errlen);
     }
@@ -519,7 +509,7 @@ int sfk_ident_load(struct sfk_ident *id, const char *path, int *created,
     rc = export_key(key, &id->key_der, &id->key_der_len, err, errlen);
   if (rc == 0 &&
       (rc = sfk_cert_pin(id->cert_der, id->cert_der_len, id->pub.pin)) < 0)
-    set_err(err, errlen, "cannot compute the public-key pin");
+    sfk_set_err(err, errlen, "cannot compute the public-key pin");
   gnutls_x509_privkey_deinit(key);
 
   if (rc < 0) {

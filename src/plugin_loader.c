@@ -20,6 +20,7 @@
 #include "autoconfig.h"
 
 #include "plugin_loader.h"
+#include "util.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -36,16 +37,6 @@
 #define PLUGIN_ENV "SFKIT_PROXY_PLUGIN_DIR"
 #define NAME_MAX_LEN 63
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    SFK_PRINTF(3, 4);
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
 
 const char *sfk_kind_name(int kind) {
   switch (kind) {
@@ -79,11 +70,11 @@ static int name_ok(const char *name) {
 /* Check the arguments shared by the load functions. */
 static int check_args(int kind, const char *name, char *err, size_t errlen) {
   if (!sfk_kind_name(kind)) {
-    set_err(err, errlen, "unknown plugin kind %d", kind);
+    sfk_set_err(err, errlen, "unknown plugin kind %d", kind);
     return -EINVAL;
   }
   if (!name_ok(name)) {
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "bad %s plugin name '%.80s': use 1 to %d characters from a-z, 0-9 "
             "and _",
             sfk_kind_name(kind), name ? name : "", NAME_MAX_LEN);
@@ -185,17 +176,17 @@ int sfk_plugin_check_desc(const struct sfk_plugin_desc *d, int kind,
     return rc;
   const char *want = sfk_kind_name(kind);
   if (!d) {
-    set_err(err, errlen, "no plugin descriptor");
+    sfk_set_err(err, errlen, "no plugin descriptor");
     return -ENOEXEC;
   }
   if (d->abi != SFK_ABI_VERSION) {
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "built for plugin ABI %u, this daemon speaks ABI %d: " REBUILD,
             (unsigned)d->abi, SFK_ABI_VERSION);
     return -ENOEXEC;
   }
   if (d->desc_size != sizeof(struct sfk_plugin_desc)) {
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "descriptor is %u bytes, this daemon's is %zu (same ABI %d, "
             "different header): " REBUILD,
             (unsigned)d->desc_size, sizeof(struct sfk_plugin_desc),
@@ -203,7 +194,7 @@ int sfk_plugin_check_desc(const struct sfk_plugin_desc *d, int kind,
     return -ENOEXEC;
   }
   if (d->host_size != sizeof(struct sfk_host)) {
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "built with a host API of %u bytes, this daemon's is %zu (same "
             "ABI %d, different header): " REBUILD,
             (unsigned)d->host_size, sizeof(struct sfk_host), SFK_ABI_VERSION);
@@ -212,25 +203,25 @@ int sfk_plugin_check_desc(const struct sfk_plugin_desc *d, int kind,
   if (d->kind != (uint32_t)kind) {
     const char *got = sfk_kind_name((int)d->kind);
     if (got)
-      set_err(err, errlen,
+      sfk_set_err(err, errlen,
               "is a %s plugin, not a %s plugin: configure a %s plugin "
               "here, or install this file as %s_%s.so",
               got, want, want, got, name);
     else
-      set_err(err, errlen,
+      sfk_set_err(err, errlen,
               "declares unknown kind %u, expected a %s plugin: " REBUILD,
               (unsigned)d->kind, want);
     return -ENOEXEC;
   }
   if (!d->name || strcmp(d->name, name) != 0) {
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "calls itself '%.63s' but was loaded as %s plugin '%s': the name "
             "in SFK_PLUGIN_DEFINE must match the file name %s_%s.so",
             d->name ? d->name : "(null)", want, name, want, name);
     return -ENOEXEC;
   }
   if (!d->ops) {
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "has no ops table: define the descriptor with SFK_PLUGIN_DEFINE "
             "and a struct sfk_%s_ops",
             want);
@@ -238,7 +229,7 @@ int sfk_plugin_check_desc(const struct sfk_plugin_desc *d, int kind,
   }
   size_t need = ops_size_of(kind);
   if (d->ops_size < need) {
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "ops table is %u bytes, a %s plugin needs %zu: it must be a "
             "struct sfk_%s_ops; " REBUILD,
             (unsigned)d->ops_size, want, need, want);
@@ -250,7 +241,7 @@ int sfk_plugin_check_desc(const struct sfk_plugin_desc *d, int kind,
   char list[256];
   int missing = missing_slots(slots, n, list, sizeof list);
   if (missing) {
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "%s plugin '%s' lacks required entr%s %s: implement %s in its "
             "struct sfk_%s_ops",
             want, name, missing > 1 ? "ies" : "y", list,
@@ -271,7 +262,7 @@ int sfk_plugin_load_file(struct sfk_plugin *p, const char *path, int kind,
     return rc;
   size_t plen = path ? strlen(path) : 0;
   if (plen == 0 || plen >= sizeof p->path) {
-    set_err(err, errlen, "plugin path %s", plen ? "too long" : "empty");
+    sfk_set_err(err, errlen, "plugin path %s", plen ? "too long" : "empty");
     return plen ? -ENAMETOOLONG : -EINVAL;
   }
 
@@ -279,7 +270,7 @@ int sfk_plugin_load_file(struct sfk_plugin *p, const char *path, int kind,
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!h) {
     const char *why = dlerror();
-    set_err(err, errlen, "cannot load %s plugin %s: %s", sfk_kind_name(kind),
+    sfk_set_err(err, errlen, "cannot load %s plugin %s: %s", sfk_kind_name(kind),
             path, why ? why : "unknown dlopen error");
     return -ENOEXEC;
   }
@@ -287,7 +278,7 @@ int sfk_plugin_load_file(struct sfk_plugin *p, const char *path, int kind,
   dlerror();
   const struct sfk_plugin_desc *d = dlsym(h, SFK_PLUGIN_SYMBOL_NAME);
   if (!d) {
-    set_err(err, errlen,
+    sfk_set_err(err, errlen,
             "%s is not an sfkit-proxy plugin: it exports no '%s' symbol "
             "(define one with SFK_PLUGIN_DEFINE from sfkit-proxy/plugin.h)",
             path, SFK_PLUGIN_SYMBOL_NAME);
@@ -298,7 +289,7 @@ int sfk_plugin_load_file(struct sfk_plugin *p, const char *path, int kind,
   char why[768];
   rc = sfk_plugin_check_desc(d, kind, name, why, sizeof why);
   if (rc < 0) {
-    set_err(err, errlen, "%s: %s", path, why);
+    sfk_set_err(err, errlen, "%s: %s", path, why);
     dlclose(h);
     return rc;
   }
@@ -344,7 +335,7 @@ int sfk_plugin_load(struct sfk_plugin *p, int kind, const char *name, char *err,
     if (*s == ':')
       s++;
   }
-  set_err(err, errlen,
+  sfk_set_err(err, errlen,
           "no %s plugin '%s': looked for %s in %s (set " PLUGIN_ENV
           " or install the plugin)",
           kname, name, file, slen ? searched : "(no directory)");

@@ -15,6 +15,9 @@ int sfk_addr_equal(const struct sockaddr *a, const struct sockaddr *b);
 int sfk_set_nonblock(int fd);
 /* Wipe a secret so the compiler cannot drop the stores. */
 void sfk_wipe(void *p, size_t n);
+/* Format a message into err[errlen] (both may be NULL/0: nothing). */
+void sfk_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Read the first line of a small file (secret-safe: no partial logging).
  * Trailing CR/LF removed.  0, or negative errno. */
 int sfk_read_first_line(const char *path, char *buf, size_t len);
