@@ -33,6 +33,8 @@ static int h_log_enabled(const struct sfk_host *h, int level) {
   return sfk_log_enabled(level);
 }
 
+static void h_log(const struct sfk_host *h, int level, const char *fmt, ...)
+    SFK_PRINTF(3, 4);
 static void h_log(const struct sfk_host *h, int level, const char *fmt, ...) {
   if (!sfk_log_enabled(level))
     return;
@@ -42,6 +44,8 @@ static void h_log(const struct sfk_host *h, int level, const char *fmt, ...) {
   va_end(ap);
 }
 
+static void h_cfg_error(const struct sfk_host *h, const struct sfk_cfg_node *n,
+                        const char *fmt, ...) SFK_PRINTF(3, 4);
 static void h_cfg_error(const struct sfk_host *h, const struct sfk_cfg_node *n,
                         const char *fmt, ...) {
   va_list ap;

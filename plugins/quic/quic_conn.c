@@ -369,6 +369,7 @@ static int cb_recv_stateless_reset(ngtcp2_conn *conn,
   return 0;
 }
 
+static void ng_log(void *ud, const char *fmt, ...) SFK_PRINTF(2, 3);
 static void ng_log(void *ud, const char *fmt, ...) {
   struct quic_conn *qc = ud;
   const struct sfk_host *h = qc->qi->h;

@@ -28,8 +28,8 @@ H1=$SERVER_PORT
 download() {
   local t0 got
   t0=$(now)
-  got=$(curl -sS --fail --max-time 600 --speed-limit 1 --speed-time 30 --socks5 "127.0.0.1:$1" "$2" 2>curl.err | sha_stdin) ||
-    fail "$4: curl failed: $(cat curl.err)"
+  got=$(curl -sS --fail --max-time "$BIG_TIMEOUT" --speed-limit 1 --speed-time 30 --socks5 "127.0.0.1:$1" "$2" 2>curl.err | sha_stdin) ||
+    fail "$4: curl failed (allowed $BIG_TIMEOUT s for $MB MiB): $(cat curl.err)"
   [ "$got" = "$3" ] || fail "$4: sha256 differs ($got, expected $3)"
   log "$4: $MB MiB, sha256 equal, $(elapsed "$t0") s"
 }
@@ -38,8 +38,8 @@ download() {
 upload() {
   local t0 got
   t0=$(now)
-  got=$(curl -sS --fail --max-time 600 --speed-limit 1 --speed-time 30 --socks5 "127.0.0.1:$1" -T "$3" "$2" 2>curl.err) ||
-    fail "$4: curl -T failed: $(cat curl.err)"
+  got=$(curl -sS --fail --max-time "$BIG_TIMEOUT" --speed-limit 1 --speed-time 30 --socks5 "127.0.0.1:$1" -T "$3" "$2" 2>curl.err) ||
+    fail "$4: curl -T failed (allowed $BIG_TIMEOUT s for $MB MiB): $(cat curl.err)"
   [ "$got" = "$(sha_file "$3") $(file_size "$3")" ] || fail "$4: server got '$got'"
   log "$4: $MB MiB, sha256 equal, $(elapsed "$t0") s"
 }
@@ -50,7 +50,7 @@ download "$P0_SOCKS" "http://10.0.0.1:$H1/file" "$SUM1" "download from party 1 v
 upload "$P0_SOCKS" "http://10.0.0.1:$H1/upload" www0/file "upload to party 1 via party 0"
 
 # curl's own POST upload (--data-binary) as well, and a missing file is a 404
-got=$(curl -sS --fail --max-time 600 --speed-limit 1 --speed-time 30 --socks5 "127.0.0.1:$P1_SOCKS" --data-binary @www1/file \
+got=$(curl -sS --fail --max-time "$BIG_TIMEOUT" --speed-limit 1 --speed-time 30 --socks5 "127.0.0.1:$P1_SOCKS" --data-binary @www1/file \
   "http://10.0.0.0:$H0/post" 2>curl.err) || fail "POST: curl failed: $(cat curl.err)"
 [ "$got" = "$SUM1 $(file_size www1/file)" ] || fail "POST: server got '$got'"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 --socks5 "127.0.0.1:$P1_SOCKS" \

@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2119,SC2317 # optional arguments; functions run via wait_until
 # The one UDP socket is demultiplexed by the first byte (RFC 9443): 0-3 is
 # STUN, QUIC packets must never start so.  ngtcp2 0.12 greases the QUIC bit
 # on a coin toss per connection; six fresh connections (twelve tosses) with

@@ -64,6 +64,11 @@ if [ "$SFK_SANITIZERS" = yes ]; then
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 sanitized() { [ "$SFK_SANITIZERS" = yes ]; }
+# Seconds allowed for one 100 MiB transfer over loopback: generous (about
+# 1.7 MiB/s), yet a connection stuck at a trickle fails instead of passing
+# slowly. Sanitizer builds get more.
+if sanitized; then BIG_TIMEOUT=300; else BIG_TIMEOUT=60; fi
+export BIG_TIMEOUT
 
 # --- temp dir, process tracking, cleanup ------------------------------------
 T=$(mktemp -d "${TMPDIR:-/tmp}/sfk-$TEST_NAME.XXXXXX") || {

@@ -19,14 +19,14 @@ start_proxy p1 p1.yaml
 nc_via() {
   local sp=$1 addr=$2 port=$3
   shift 3
-  timeout 600 ncat --proxy "127.0.0.1:$sp" --proxy-type socks5 "$@" "$addr" "$port"
+  timeout "$BIG_TIMEOUT" ncat --proxy "127.0.0.1:$sp" --proxy-type socks5 "$@" "$addr" "$port"
 }
 
 # --- upload: party 1's client -> party 0's sink -----------------------------------
 make_file up "$MB"
 start_server sink0 sink
 t0=$(now)
-nc_via "$P1_SOCKS" 10.0.0.0 "$SERVER_PORT" --send-only <up 2>ncat.err || fail "upload: ncat failed: $(cat ncat.err)"
+nc_via "$P1_SOCKS" 10.0.0.0 "$SERVER_PORT" --send-only <up 2>ncat.err || fail "upload: ncat failed or took over $BIG_TIMEOUT s: $(cat ncat.err)"
 wait_lines "$T/sink0.res" 1 60
 read -r sum bytes <"$T/sink0.res"
 [ "$bytes" = "$N" ] || fail "upload: the sink got $bytes bytes, expected $N"
@@ -38,7 +38,7 @@ start_server source1 source "$N" 42
 read -r want _ <"$T/source1.res"
 t0=$(now)
 got=$(nc_via "$P0_SOCKS" 10.0.0.1 "$SERVER_PORT" --recv-only 2>ncat.err | sha_stdin) ||
-  fail "download: ncat failed: $(cat ncat.err)"
+  fail "download: ncat failed or took over $BIG_TIMEOUT s: $(cat ncat.err)"
 [ "$got" = "$want" ] || fail "download: sha256 differs"
 log "download via party 0: $MB MiB, sha256 equal, $(elapsed "$t0") s"
 

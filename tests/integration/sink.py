@@ -116,10 +116,17 @@ class Handler(socketserver.BaseRequestHandler):
             print("connection error: %s" % e, file=sys.stderr, flush=True)
 
 
+def one_line_error(self, request, client_address):
+    """A client that went away is worth one line, not a traceback."""
+    print("connection from %s:%d: %s" % (client_address[0], client_address[1], sys.exc_info()[1]),
+          file=sys.stderr, flush=True)
+
+
 class TCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     request_queue_size = 256
+    handle_error = one_line_error
 
 
 class HTTPHandler(http.server.SimpleHTTPRequestHandler):
@@ -179,6 +186,7 @@ class HTTPServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     daemon_threads = True
     request_queue_size = 256
+    handle_error = one_line_error
 
 
 def main():

@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2119,SC2317 # optional arguments; functions run via wait_until
 # Stream ids are cumulative in QUIC: each finished stream must give the
 # peer a new one.  With max_streams 4, forty connections one after the
 # other (both directions) must all work.
