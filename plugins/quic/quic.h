@@ -39,6 +39,8 @@
 #define QUIC_MAX_CIDS 12
 /* Send buffer chunk: allocated on demand, freed once acknowledged. */
 #define QUIC_CHUNK 16384
+/* Most bytes a stream queues ahead of ngtcp2 (see stream_space()). */
+#define QUIC_UNSENT_MAX (256 * 1024)
 /* First chunk of an empty buffer when the write is small (headers, status
  * bytes, interactive traffic). */
 #define QUIC_SMALL_CHUNK 512
@@ -109,7 +111,8 @@ enum {
   QSF_FREE = 1u << 13,      /* free in the next flush */
   QSF_BLOCKED = 1u << 14,   /* flow-control blocked (wait for credit) */
   QSF_RD_FIN = 1u << 15,    /* FIN received and delivered */
-  QSF_IN_ACCEPT = 1u << 16  /* inside host->stream_accept() */
+  QSF_IN_ACCEPT = 1u << 16, /* inside host->stream_accept() */
+  QSF_WRITABLE_Q = 1u << 17 /* stream_writable() is due (next flush) */
 };
 
 struct quic_stream {
