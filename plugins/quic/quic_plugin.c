@@ -30,7 +30,8 @@
  * max_streams (4096)      Concurrent bidirectional streams a peer may open
  *                         to us (MPC programs open hundreds of sockets).
  * send_buffer (4 MiB)     Per-stream cap on bytes queued but not yet
- *                         acknowledged.  stream_space() reports what is
+ *                         acknowledged; at most QUIC_UNSENT_MAX of them
+ *                         wait for ngtcp2.  stream_space() reports what is
  *                         left, so a slow path pushes back on the TCP
  *                         reader.  Memory is allocated in 16 KiB chunks as
  *                         bytes are queued and freed as they are acked:
