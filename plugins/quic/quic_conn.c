@@ -894,7 +894,12 @@ void quic_conn_write(struct quic_conn *qc) {
       if (fin)
         fl |= NGTCP2_WRITE_STREAM_FLAG_FIN;
     }
-    n = ngtcp2_conn_writev_stream(qc->conn, &ps.path, &pi, buf + off, pktmax,
+    /* Room for a full QUIC_MAX_PKT: ngtcp2 keeps ordinary packets to the
+     * validated path size itself, and a PMTUD probe (up to 1444 bytes)
+     * is only written when it fits, so a pktmax-sized room would keep
+     * every connection at 1200-byte packets for ever. */
+    n = ngtcp2_conn_writev_stream(qc->conn, &ps.path, &pi, buf + off,
+                                  QUIC_MAX_PKT,
                                   &nd, fl, s ? s->id : -1, v, nv, now);
     if (n < 0) {
       if (n == NGTCP2_ERR_WRITE_MORE) {
