@@ -62,7 +62,6 @@ struct sfk_bridge {
   /* stream -> TCP */
   struct chunk *out_head, *out_tail;
   size_t out_off; /* read offset into out_head */
-  size_t out_len; /* total bytes buffered */
   int peer_fin;   /* peer's FIN received */
   int shut_wr;    /* we shut down the TCP write side */
   uint64_t up, down; /* byte counters for the close log line */
@@ -154,10 +153,11 @@ static int bridge_flush(struct sfk_bridge *b) {
   while (b->out_head) {
     struct iovec iov[16];
     int n = 0;
-    size_t off = b->out_off;
+    size_t off = b->out_off, total = 0;
     for (struct chunk *c = b->out_head; c && n < 16; c = c->next, off = 0) {
       iov[n].iov_base = c->data + off;
       iov[n].iov_len = c->len - off;
+      total += iov[n].iov_len;
       n++;
     }
     ssize_t w = writev(b->fd, iov, n);
@@ -169,7 +169,6 @@ static int bridge_flush(struct sfk_bridge *b) {
       return -1;
     }
     done += (size_t)w;
-    b->out_len -= (size_t)w;
     size_t left = (size_t)w;
     while (left) {
       struct chunk *c = b->out_head;
@@ -185,8 +184,8 @@ static int bridge_flush(struct sfk_bridge *b) {
       b->out_off = 0;
       free(c);
     }
-    if ((size_t)w < iov[0].iov_len)
-      break; /* the socket buffer is full */
+    if ((size_t)w < total)
+      break; /* the socket buffer is full: wait for EV_WRITE */
   }
   if (done && b->ts)
     T(b)->stream_consumed(TS(b), b->ts, done);
@@ -227,7 +226,6 @@ static int bridge_buffer(struct sfk_bridge *b, const uint8_t *p, size_t n) {
     size_t k = CHUNK_SIZE - c->len < n ? CHUNK_SIZE - c->len : n;
     memcpy(c->data + c->len, p, k);
     c->len += k;
-    b->out_len += k;
     p += k;
     n -= k;
   }
