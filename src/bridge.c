@@ -62,6 +62,8 @@ struct sfk_bridge {
   /* stream -> TCP */
   struct chunk *out_head, *out_tail;
   size_t out_off; /* read offset into out_head */
+  struct sfk_bridge *fq_next; /* d->flushq link */
+  int queued;                 /* on d->flushq */
   int peer_fin;   /* peer's FIN received */
   int shut_wr;    /* we shut down the TCP write side */
   uint64_t up, down; /* byte counters for the close log line */
@@ -110,6 +112,12 @@ static void bridge_free(struct sfk_bridge *b, int abort) {
   ev_io_stop(d->loop, &b->rio);
   ev_io_stop(d->loop, &b->wio);
   ev_timer_stop(d->loop, &b->timer);
+  if (b->queued) {
+    struct sfk_bridge **pp = &d->flushq;
+    while (*pp != b)
+      pp = &(*pp)->fq_next;
+    *pp = b->fq_next;
+  }
   if (b->fd >= 0) {
     if (abort) {
       struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -277,6 +285,46 @@ static void bridge_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
     return;
   }
   bridge_after_drain(b);
+}
+
+/* Write soon, without a trip through epoll: most of the time the socket
+ * has room, and asking for EV_WRITE first costs two epoll_ctl calls and
+ * a loop iteration per burst.  EV_WRITE is armed only on a short write. */
+static void bridge_queue_flush(struct sfk_bridge *b) {
+  if (b->queued || ev_is_active(&b->wio))
+    return;
+  b->queued = 1;
+  b->fq_next = b->d->flushq;
+  b->d->flushq = b;
+}
+
+/* ev_prepare, at a higher priority than the transport's own flush so that
+ * the credit returned by stream_consumed() leaves in this iteration. */
+static void bridge_flush_prepare_cb(struct ev_loop *loop, ev_prepare *w,
+                                    int revents) {
+  struct sfk_daemon *d = w->data;
+  (void)loop;
+  (void)revents;
+  while (d->flushq) {
+    struct sfk_bridge *b = d->flushq;
+    d->flushq = b->fq_next;
+    b->queued = 0;
+    if (bridge_flush(b) < 0)
+      bridge_free(b, 1);
+    else
+      bridge_after_drain(b);
+  }
+}
+
+void sfk_bridge_start(struct sfk_daemon *d) {
+  ev_prepare_init(&d->flush_prep, bridge_flush_prepare_cb);
+  d->flush_prep.data = d;
+  ev_set_priority(&d->flush_prep, EV_MAXPRI);
+  ev_prepare_start(d->loop, &d->flush_prep);
+}
+
+void sfk_bridge_stop(struct sfk_daemon *d) {
+  ev_prepare_stop(d->loop, &d->flush_prep);
 }
 
 /* ---- TCP -> stream ------------------------------------------------------ */
@@ -487,7 +535,7 @@ void sfk_bridge_on_data(struct sfk_daemon *d, void *app, const uint8_t *data,
       T(b)->stream_consumed(TS(b), b->ts, len);
     return;
   }
-  /* Queue and write on the next loop iteration: a burst of datagrams
+  /* Queue, and write once the batch of datagrams is processed: a burst
    * then leaves in one writev instead of one send() per QUIC packet. */
   if (len && bridge_buffer(b, data, len) < 0) {
     sfk_err(TAG, "out of memory buffering stream data");
@@ -495,7 +543,7 @@ void sfk_bridge_on_data(struct sfk_daemon *d, void *app, const uint8_t *data,
     return;
   }
   if (b->state == B_OPEN)
-    ev_io_start(b->d->loop, &b->wio);
+    bridge_queue_flush(b);
 }
 
 void sfk_bridge_on_writable(struct sfk_daemon *d, void *app) {

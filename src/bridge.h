@@ -34,6 +34,9 @@ void sfk_bridge_open_peer(struct sfk_daemon *d, int fd, uint32_t pid,
 void sfk_bridge_open_local(struct sfk_daemon *d, int fd,
                            const struct sockaddr *svc, socklen_t svclen,
                            const uint8_t *early, size_t earlylen);
+/* Start / stop the end-of-iteration flush of received stream data. */
+void sfk_bridge_start(struct sfk_daemon *d);
+void sfk_bridge_stop(struct sfk_daemon *d);
 /* Abort every bridge (shutdown). */
 void sfk_bridge_close_all(struct sfk_daemon *d);
 /* Abort every local relay (shutdown). */

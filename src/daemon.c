@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bridge.h"
 #include "host.h"
@@ -244,9 +245,30 @@ int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
   return 0;
 }
 
+/* Each bridged connection holds a descriptor on each side; the usual
+ * soft limit (1024) would cap a party at about a thousand connections
+ * although the hard limit allows far more.  Take what is allowed. */
+static void daemon_raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+    return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t want = rl.rlim_max;
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+      getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (rl.rlim_cur == RLIM_INFINITY)
+    sfk_info(TAG, "open files: no limit");
+  else
+    sfk_info(TAG, "open files: up to %llu (ulimit -n)",
+             (unsigned long long)rl.rlim_cur);
+}
+
 int sfk_daemon_start(struct sfk_daemon *d) {
   char ua[SFK_ADDRSTR_MAX], sa[SFK_ADDRSTR_MAX];
   int rc;
+  daemon_raise_nofile();
   d->scratch = malloc(SFK_SCRATCH);
   if (!d->scratch)
     return -ENOMEM;
@@ -266,6 +288,7 @@ int sfk_daemon_start(struct sfk_daemon *d) {
   ev_signal_start(d->loop, &d->sig_int);
   ev_signal_start(d->loop, &d->sig_hup);
   signal(SIGPIPE, SIG_IGN);
+  sfk_bridge_start(d);
 
   /* Transport first (it must see the peers the registry reports), the
    * registry last (it publishes what discovery found). */
@@ -297,6 +320,7 @@ void sfk_daemon_stop(struct sfk_daemon *d) {
   /* Bridges reset their streams; then the transport closes connections
    * (CONNECTION_CLOSE) while the UDP socket is still open. */
   sfk_bridge_close_all(d);
+  sfk_bridge_stop(d);
   sfk_splice_close_all(d);
   instance_stop(&d->registry);
   instance_stop(&d->discovery);

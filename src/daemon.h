@@ -41,6 +41,8 @@ struct sfk_daemon {
   struct sfk_socks_server socks;
   struct sfk_bridge *bridges; /* every live bridge, doubly linked */
   size_t nbridges;
+  struct sfk_bridge *flushq;  /* bridges with bytes for TCP (bridge.c) */
+  ev_prepare flush_prep;      /* writes them before the loop blocks */
   struct splice *splices;     /* local TCP-to-TCP relays (splice.c) */
   uint8_t *scratch;           /* TCP read buffer, SFK_SCRATCH bytes, owned */
   struct sockaddr_storage mapping; /* last public mapping from discovery */

@@ -31,6 +31,24 @@ static void udp_set_buf(int fd, int opt, int force_opt, const char *name) {
            want / 1024, got / 1024);
 }
 
+/* The segment size of a GRO message (its UDP_GRO cmsg), or len. */
+static size_t udp_gro_segment(struct msghdr *mh, size_t len) {
+#ifdef UDP_GRO
+  for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+    if (cm->cmsg_level == IPPROTO_UDP && cm->cmsg_type == UDP_GRO &&
+        cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int seg;
+      memcpy(&seg, CMSG_DATA(cm), sizeof seg);
+      if (seg > 0 && (size_t)seg < len)
+        return (size_t)seg;
+    }
+  }
+#else
+  (void)mh;
+#endif
+  return len;
+}
+
 static void udp_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
   struct sfk_udp *u = w->data;
   (void)loop;
@@ -38,35 +56,51 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
   struct mmsghdr msgs[SFK_UDP_BATCH];
   struct iovec iov[SFK_UDP_BATCH];
   struct sockaddr_storage from[SFK_UDP_BATCH];
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl[SFK_UDP_BATCH];
+  const int nslots = u->gro ? SFK_UDP_GRO_BATCH : SFK_UDP_BATCH;
+  const size_t slot = u->gro ? SFK_UDP_GRO_SLOT : SFK_UDP_MAX_DGRAM;
 
   /* Drain a bounded number of batches per wakeup so one busy socket
    * cannot starve the TCP side. */
   for (int round = 0; round < 8; round++) {
     memset(msgs, 0, sizeof msgs);
-    for (int i = 0; i < SFK_UDP_BATCH; i++) {
-      iov[i].iov_base = u->rbuf + (size_t)i * SFK_UDP_MAX_DGRAM;
-      iov[i].iov_len = SFK_UDP_MAX_DGRAM;
+    for (int i = 0; i < nslots; i++) {
+      iov[i].iov_base = u->rbuf + (size_t)i * slot;
+      iov[i].iov_len = slot;
       msgs[i].msg_hdr.msg_iov = &iov[i];
       msgs[i].msg_hdr.msg_iovlen = 1;
       msgs[i].msg_hdr.msg_name = &from[i];
       msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+      if (u->gro) {
+        msgs[i].msg_hdr.msg_control = ctl[i].buf;
+        msgs[i].msg_hdr.msg_controllen = sizeof ctl[i].buf;
+      }
     }
-    int n = recvmmsg(u->fd, msgs, SFK_UDP_BATCH, MSG_DONTWAIT, NULL);
+    int n = recvmmsg(u->fd, msgs, (unsigned)nslots, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         sfk_debug(TAG, "recvmmsg: %s", strerror(errno));
       return;
     }
     for (int i = 0; i < n; i++) {
-      if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+      struct msghdr *mh = &msgs[i].msg_hdr;
+      const uint8_t *p = iov[i].iov_base;
+      size_t len = msgs[i].msg_len, seg;
+      if (mh->msg_flags & MSG_TRUNC) {
         u->rx_truncated++;
         continue;
       }
-      u->rx_dgrams++;
-      u->on_recv(u->arg, (struct sockaddr *)&from[i],
-                 msgs[i].msg_hdr.msg_namelen, iov[i].iov_base, msgs[i].msg_len);
+      seg = u->gro ? udp_gro_segment(mh, len) : len;
+      for (size_t off = 0; off < len; off += seg) {
+        u->rx_dgrams++;
+        u->on_recv(u->arg, (struct sockaddr *)&from[i], mh->msg_namelen,
+                   p + off, len - off < seg ? len - off : seg);
+      }
     }
-    if (n < SFK_UDP_BATCH)
+    if (n < nslots)
       return;
   }
 }
@@ -77,7 +111,7 @@ int sfk_udp_open(struct sfk_udp *u, struct ev_loop *loop,
   char as[SFK_ADDRSTR_MAX];
   memset(u, 0, sizeof *u);
   u->fd = -1;
-  u->rbuf = malloc((size_t)SFK_UDP_BATCH * SFK_UDP_MAX_DGRAM);
+  u->rbuf = malloc(SFK_UDP_RBUF);
   if (!u->rbuf)
     return -ENOMEM;
   u->fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -98,6 +132,12 @@ int sfk_udp_open(struct sfk_udp *u, struct ev_loop *loop,
   udp_set_buf(u->fd, SO_SNDBUF, SO_SNDBUFFORCE, "UDP send");
 #ifdef UDP_SEGMENT
   u->gso = 1;
+#endif
+#ifdef UDP_GRO
+  {
+    int one = 1;
+    u->gro = setsockopt(u->fd, IPPROTO_UDP, UDP_GRO, &one, sizeof one) == 0;
+  }
 #endif
   u->on_recv = on_recv;
   u->arg = arg;

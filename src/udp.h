@@ -14,6 +14,11 @@
 
 #define SFK_UDP_BATCH 32
 #define SFK_UDP_MAX_DGRAM 2048 /* larger datagrams are truncated and dropped */
+/* With UDP GRO the kernel hands over runs of equal-size datagrams from
+ * one sender as one message (at most 64 KiB): fewer, larger slots. */
+#define SFK_UDP_GRO_BATCH 8
+#define SFK_UDP_GRO_SLOT (64 * 1024)
+#define SFK_UDP_RBUF (SFK_UDP_GRO_BATCH * SFK_UDP_GRO_SLOT)
 
 typedef void (*sfk_udp_recv_fn)(void *arg, const struct sockaddr *from,
                                 socklen_t fromlen, const uint8_t *data,
@@ -25,9 +30,10 @@ struct sfk_udp {
   struct sockaddr_storage local; /* as bound (port filled in) */
   socklen_t locallen;
   int gso;                       /* kernel accepted UDP_SEGMENT so far */
+  int gro;                       /* UDP_GRO enabled on the socket */
   sfk_udp_recv_fn on_recv;
   void *arg;
-  uint8_t *rbuf; /* SFK_UDP_BATCH * SFK_UDP_MAX_DGRAM, owned */
+  uint8_t *rbuf; /* SFK_UDP_RBUF bytes, owned */
   uint64_t rx_dgrams, tx_dgrams, tx_errors, rx_truncated;
 };
 

@@ -46,8 +46,18 @@
 #define QUIC_SMALL_CHUNK 512
 /* Largest UDP payload we build (ngtcp2's default max_tx_udp_payload_size). */
 #define QUIC_MAX_PKT 1452
-/* At most this many equal-size packets per GSO send (Linux: 64). */
-#define QUIC_GSO_MAX 32
+/* At most this many equal-size packets per GSO send: one send may carry
+ * 64 KiB of UDP payload (45 * 1452 = 65340), which is also ngtcp2's send
+ * quantum. */
+#define QUIC_GSO_MAX 45
+/* How long the ACK for a lone data packet may wait for the reply it is
+ * likely to prompt (a request/response round).  ngtcp2 0.12 would send
+ * it after srtt/8, a few microseconds on a LAN: a packet of its own each
+ * way per round trip, and a wakeup of the peer for nothing.  Well below
+ * the max_ack_delay we announce (25 ms), so the peer's timers hold. */
+#define QUIC_ACK_HOLD_NS (1000 * 1000)
+/* Bytes a stream sends before the next one in sendq gets its turn. */
+#define QUIC_RR_QUANTUM (64 * 1024)
 /* Packets written per connection per flush before yielding to the loop. */
 #define QUIC_WRITE_BUDGET 256
 /* Handshakes from unidentified clients we run at once. */
@@ -152,7 +162,8 @@ enum {
   QCF_NO_CLOSE = 1u << 4, /* do not send CONNECTION_CLOSE (draining) */
   QCF_VERIFIED = 1u << 5,
   QCF_PROBE = 1u << 6, /* send a PING soon (peer may have lost state) */
-  QCF_CREATING = 1u << 7 /* inside ngtcp2_conn_{client,server}_new */
+  QCF_CREATING = 1u << 7, /* inside ngtcp2_conn_{client,server}_new */
+  QCF_RX_DATA = 1u << 8   /* the packet being read carried stream data */
 };
 
 struct quic_conn {
@@ -176,6 +187,9 @@ struct quic_conn {
   char pin[SFK_PIN_SIZE]; /* the peer's verified pin */
   const char *doom_why;
   unsigned rx_since_write;
+  int64_t rr_id;    /* stream at the head of sendq for its quantum, or -1 */
+  size_t rr_bytes;  /* bytes it sent in this turn */
+  uint64_t ack_hold_ns; /* != 0: an ACK waits until then for data to ride on */
   uint64_t created_ns, up_ns;
   struct quic_stream_list streams;
   struct quic_stream_list sendq;

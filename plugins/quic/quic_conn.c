@@ -423,6 +423,7 @@ static struct quic_conn *conn_alloc(struct quic_inst *qi,
     return NULL;
   }
   qc->qi = qi;
+  qc->rr_id = -1;
   qc->ref.get_conn = get_conn;
   qc->ref.user_data = qc;
   qc->pid = SFK_PID_NONE;
@@ -758,6 +759,8 @@ static void conn_arm_timer(struct quic_conn *qc) {
   exp = ngtcp2_conn_get_expiry(qc->conn);
   if (exp == UINT64_MAX)
     return;
+  if (exp < qc->ack_hold_ns)
+    exp = qc->ack_hold_ns;
   now = quic_now(qc->qi);
   ev_timer_set(&qc->timer, exp > now ? (double)(exp - now) / 1e9 : 0., 0.);
   ev_timer_start(loop, &qc->timer);
@@ -783,6 +786,16 @@ static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   quic_conn_dirty(qc);
 }
 
+/* After reading a packet: may its ACK wait for data to carry it?  Only a
+ * lone data packet on an established connection with nothing of ours
+ * queued; a second packet, a handshake, or anything that asked for a
+ * write (quic_conn_dirty) sends at once, as ngtcp2 would. */
+static int conn_may_hold_ack(const struct quic_conn *qc) {
+  return (qc->flags & (QCF_HS_DONE | QCF_RX_DATA | QCF_DIRTY)) ==
+             (QCF_HS_DONE | QCF_RX_DATA) &&
+         qc->rx_since_write == 0 && TAILQ_EMPTY(&qc->sendq);
+}
+
 void quic_conn_read(struct quic_conn *qc, const struct sockaddr *from,
                     socklen_t fromlen, const uint8_t *data, size_t len) {
   const struct sfk_host *h = qc->qi->h;
@@ -794,6 +807,7 @@ void quic_conn_read(struct quic_conn *qc, const struct sockaddr *from,
     return;
   memset(&pi, 0, sizeof(pi));
   conn_path(qc, &path, from, fromlen);
+  qc->flags &= ~(uint32_t)QCF_RX_DATA;
   rv = ngtcp2_conn_read_pkt(qc->conn, &path, &pi, data, len,
                             quic_now(qc->qi));
   if (rv != 0) {
@@ -819,8 +833,13 @@ void quic_conn_read(struct quic_conn *qc, const struct sockaddr *from,
       return;
     }
   }
-  qc->flags |= QCF_DIRTY;
-  quic_kick(qc->qi);
+  if (conn_may_hold_ack(qc)) {
+    if (!qc->ack_hold_ns)
+      qc->ack_hold_ns = quic_now(qc->qi) + QUIC_ACK_HOLD_NS;
+    conn_arm_timer(qc);
+  } else {
+    quic_conn_dirty(qc);
+  }
   if (++qc->rx_since_write >= QUIC_RX_WRITE_EVERY)
     quic_conn_write(qc);
 }
@@ -837,17 +856,30 @@ static void send_batch(struct quic_conn *qc, const ngtcp2_path *path,
     h->log(h, SFK_LOG_DEBUG, "peer %u: udp_send: %s", qc->pid, strerror(-rv));
 }
 
-/* Account nd stream bytes written for s; keep round robin order. */
+/* Account nd stream bytes written for s (the head of sendq).  Round robin
+ * with a quantum: a stream keeps the head for QUIC_RR_QUANTUM bytes, so a
+ * GSO batch carries long runs of few streams and the peer writes each run
+ * to TCP with one writev, not one small write per stream per batch. */
 static void account(struct quic_conn *qc, struct quic_stream *s,
                     ngtcp2_ssize nd, int fin) {
   if (!s || nd < 0)
     return;
   quic_stream_sent(s, (size_t)nd, fin);
-  quic_stream_sendq_del(s);
+  if (qc->rr_id != s->id) {
+    qc->rr_id = s->id;
+    qc->rr_bytes = 0;
+  }
+  qc->rr_bytes += (size_t)nd;
   if (quic_stream_has_unsent(s) && !(s->flags & QSF_BLOCKED)) {
+    if (qc->rr_bytes < QUIC_RR_QUANTUM)
+      return; /* stays at the head */
+    quic_stream_sendq_del(s);
     TAILQ_INSERT_TAIL(&qc->sendq, s, sq);
     s->flags |= QSF_IN_SENDQ;
+  } else {
+    quic_stream_sendq_del(s);
   }
+  qc->rr_id = -1;
 }
 
 void quic_conn_write(struct quic_conn *qc) {
@@ -863,6 +895,7 @@ void quic_conn_write(struct quic_conn *qc) {
     return;
   qc->flags &= ~(uint32_t)QCF_DIRTY;
   qc->rx_since_write = 0;
+  qc->ack_hold_ns = 0;
   now = quic_now(qi);
   pktmax = ngtcp2_conn_get_path_max_tx_udp_payload_size(qc->conn);
   if (pktmax > QUIC_MAX_PKT)
@@ -955,7 +988,11 @@ void quic_conn_write(struct quic_conn *qc) {
   }
   if (!qc->conn || (qc->flags & QCF_DOOMED))
     return;
-  ngtcp2_conn_update_pkt_tx_time(qc->conn, now);
+  /* Pacing matters only while something waits to be sent.  Started after
+   * a last small packet, the pacing deadline (microseconds away) would
+   * wake the loop once more per round trip for nothing. */
+  if ((qc->flags & QCF_DIRTY) || !TAILQ_EMPTY(&qc->sendq))
+    ngtcp2_conn_update_pkt_tx_time(qc->conn, now);
   conn_arm_timer(qc);
   if (qc->flags & QCF_DIRTY)
     quic_kick(qi);

@@ -29,8 +29,11 @@
  *                         buffer for it.  Starts at 1 MiB.
  * max_streams (4096)      Concurrent bidirectional streams a peer may open
  *                         to us (MPC programs open hundreds of sockets).
- * send_buffer (4 MiB)     Per-stream cap on bytes queued but not yet
- *                         acknowledged; at most QUIC_UNSENT_MAX of them
+ * send_buffer (16 MiB)    Per-stream cap on bytes queued but not yet
+ *                         acknowledged, so it caps what one stream has in
+ *                         flight: like stream_window it must cover the
+ *                         bandwidth-delay product (1 Gbit/s * 100 ms =
+ *                         12.5 MB).  At most QUIC_UNSENT_MAX of the bytes
  *                         wait for ngtcp2.  stream_space() reports what is
  *                         left, so a slow path pushes back on the TCP
  *                         reader.  Memory is allocated in 16 KiB chunks as
@@ -298,7 +301,7 @@ static int parse_cfg(const struct sfk_host *h, const struct sfk_cfg_node *cfg,
                      &c->conn_window) != 0;
   bad |= h->cfg_uint(h, cfg, "max_streams", 1, 1u << 20, 4096,
                      &c->max_streams) != 0;
-  bad |= h->cfg_uint(h, cfg, "send_buffer", 16 * KIB, 1024 * MIB, 4 * MIB,
+  bad |= h->cfg_uint(h, cfg, "send_buffer", 16 * KIB, 1024 * MIB, 16 * MIB,
                      &c->send_buffer) != 0;
   bad |= h->cfg_string(h, cfg, "congestion", "cubic", &cc) != 0;
   if (bad)

@@ -190,7 +190,13 @@ void quic_stream_sendq_add(struct quic_stream *s) {
       (s->flags & (QSF_GATED | QSF_NG_CLOSED | QSF_BLOCKED | QSF_SHUT_REQ)) ||
       !quic_stream_has_unsent(s))
     return;
-  TAILQ_INSERT_TAIL(&qc->sendq, s, sq);
+  /* A stream that comes back with little to send (a request, a reply, a
+   * round of an interactive protocol) goes first instead of waiting for
+   * every bulk stream's quantum; a backlog joins the end of the line. */
+  if (s->end - s->sent <= QUIC_RR_QUANTUM)
+    TAILQ_INSERT_HEAD(&qc->sendq, s, sq);
+  else
+    TAILQ_INSERT_TAIL(&qc->sendq, s, sq);
   s->flags |= QSF_IN_SENDQ;
   quic_conn_dirty(qc);
 }
@@ -511,6 +517,7 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id,
   const struct sfk_host *h = qc->qi->h;
   (void)offset;
 
+  qc->flags |= QCF_RX_DATA;
   if (!s || qc->qi->stopped) {
     ngtcp2_conn_extend_max_offset(conn, len);
     return 0;
@@ -577,7 +584,6 @@ static int cb_acked_stream_data_offset(ngtcp2_conn *conn, int64_t id,
                                        uint64_t offset, uint64_t datalen,
                                        void *ud, void *sud) {
   struct quic_stream *s = sud;
-  const struct sfk_host *h;
   (void)conn;
   (void)id;
   (void)ud;
@@ -587,8 +593,8 @@ static int cb_acked_stream_data_offset(ngtcp2_conn *conn, int64_t id,
   sbuf_acked(s, offset + datalen);
   if ((s->flags & QSF_WANT_WR) && s->app &&
       stream_space(s) >= writable_threshold(s->qi)) {
+    const struct sfk_host *h = s->qi->h;
     s->flags &= ~(uint32_t)QSF_WANT_WR;
-    h = s->qi->h;
     h->stream_writable(h, s->app);
   }
   return 0;
@@ -786,7 +792,10 @@ void quic_op_stream_consumed(void *self, void *ts, size_t n) {
   if ((s->flags & QSF_OPEN) && !(s->flags & QSF_NG_CLOSED))
     ngtcp2_conn_extend_max_stream_offset(qc->conn, s->id, n);
   ngtcp2_conn_extend_max_offset(qc->conn, n);
-  quic_conn_dirty(qc);
+  /* While an ACK is held, the credit rides along with it (half a window
+   * of slack remains, so a millisecond costs nothing). */
+  if (!qc->ack_hold_ns)
+    quic_conn_dirty(qc);
 }
 
 void quic_op_stream_reset(void *self, void *ts) {
