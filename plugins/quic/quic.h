@@ -40,7 +40,7 @@
 /* Send buffer chunk: allocated on demand, freed once acknowledged. */
 #define QUIC_CHUNK 16384
 /* Most bytes a stream queues ahead of ngtcp2 (see stream_space()). */
-#define QUIC_UNSENT_MAX (256 * 1024)
+#define QUIC_UNSENT_MAX (128 * 1024)
 /* First chunk of an empty buffer when the write is small (headers, status
  * bytes, interactive traffic). */
 #define QUIC_SMALL_CHUNK 512

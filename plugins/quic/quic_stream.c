@@ -160,7 +160,9 @@ static void sbuf_acked(struct quic_stream *s, uint64_t upto) {
  * more than QUIC_UNSENT_MAX not yet handed to ngtcp2: the congestion
  * window, not this buffer, decides what is in flight, so a stream that
  * waits for the network holds a small queue instead of send_buffer bytes
- * (16 busy streams: about 4 MiB instead of 64 MiB).
+ * (16 busy streams: about 2 MiB instead of 256 MiB).  128 KiB is still
+ * two scheduling quanta, so the head stream never runs dry between two
+ * reads of its TCP socket.
  */
 static size_t stream_space(const struct quic_stream *s) {
   uint64_t used = s->end - s->acked, cap = s->qi->cfg.send_buffer;
