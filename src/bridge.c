@@ -216,6 +216,15 @@ static void bridge_after_drain(struct sfk_bridge *b) {
     bridge_free(b, 0);
 }
 
+/* Write what is buffered; then pass the FIN on or finish, or abort the
+ * bridge on a write error.  b may be freed on return. */
+static void bridge_flush_or_free(struct sfk_bridge *b) {
+  if (bridge_flush(b) < 0)
+    bridge_free(b, 1);
+  else
+    bridge_after_drain(b);
+}
+
 static int bridge_buffer(struct sfk_bridge *b, const uint8_t *p, size_t n) {
   while (n) {
     struct chunk *c = b->out_tail;
@@ -273,18 +282,8 @@ static void bridge_write_cb(struct ev_loop *loop, ev_io *w, int revents) {
     T(b)->stream_reply(TS(b), b->ts, SFK_ST_OK);
     b->state = B_OPEN;
     ev_io_start(b->d->loop, &b->rio);
-    if (bridge_flush(b) < 0) {
-      bridge_free(b, 1);
-      return;
-    }
-    bridge_after_drain(b);
-    return;
   }
-  if (bridge_flush(b) < 0) {
-    bridge_free(b, 1);
-    return;
-  }
-  bridge_after_drain(b);
+  bridge_flush_or_free(b);
 }
 
 /* Write soon, without a trip through epoll: most of the time the socket
@@ -309,10 +308,7 @@ static void bridge_flush_prepare_cb(struct ev_loop *loop, ev_prepare *w,
     struct sfk_bridge *b = d->flushq;
     d->flushq = b->fq_next;
     b->queued = 0;
-    if (bridge_flush(b) < 0)
-      bridge_free(b, 1);
-    else
-      bridge_after_drain(b);
+    bridge_flush_or_free(b);
   }
 }
 

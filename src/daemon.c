@@ -253,8 +253,7 @@ static void daemon_raise_nofile(void) {
   if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
     return;
   if (rl.rlim_cur < rl.rlim_max) {
-    rlim_t want = rl.rlim_max;
-    rl.rlim_cur = want;
+    rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
       getrlimit(RLIMIT_NOFILE, &rl);
   }

@@ -12,13 +12,7 @@ N1=${SFK_CONCURRENT:-100} # via party 1 to party 0
 N0=20                     # via party 0 to party 1, at the same time
 KIB=512
 
-make_pair
-start_proxy p0 p0.yaml
-start_proxy p1 p1.yaml
-start_server echo0 echo
-E0=$SERVER_PORT
-start_server echo1 echo
-E1=$SERVER_PORT
+start_echo_pair
 
 mkdir io
 for ((i = 0; i < N1 + N0; i++)); do

@@ -309,6 +309,19 @@ make_pair() {
   write_config "$P1_CONF" 1 "$P1_SOCKS" "$P1_UDP" p1.key "0,$P0_UDP,$P0_PIN" "$textra"
 }
 
+# start_echo_pair [TRANSPORT_EXTRA]: make_pair, start both proxies and an
+# echo server for each party; sets E0 (party 0's echo port) and E1.
+# shellcheck disable=SC2034 # E0, E1 are used by the tests
+start_echo_pair() {
+  make_pair "$@"
+  start_proxy p0 p0.yaml
+  start_proxy p1 p1.yaml
+  start_server echo0 echo
+  E0=$SERVER_PORT
+  start_server echo1 echo
+  E1=$SERVER_PORT
+}
+
 # --- the daemon ---------------------------------------------------------------
 # check_sanitizer_log FILE WHAT: fail if a sanitizer reported in FILE.
 check_sanitizer_log() {

@@ -9,14 +9,8 @@
 need ncat
 
 cd "$T" || fail "cd $T"
-make_pair "  max_streams: 4
+start_echo_pair "  max_streams: 4
   handshake_timeout: 3s"
-start_proxy p0 p0.yaml
-start_proxy p1 p1.yaml
-start_server echo0 echo
-E0=$SERVER_PORT
-start_server echo1 echo
-E1=$SERVER_PORT
 
 for ((i = 0; i < 20; i++)); do
   got=$(printf 'hello %d\n' "$i" | timeout 20 ncat --proxy "127.0.0.1:$P1_SOCKS" \
