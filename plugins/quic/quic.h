@@ -44,12 +44,23 @@
 /* First chunk of an empty buffer when the write is small (headers, status
  * bytes, interactive traffic). */
 #define QUIC_SMALL_CHUNK 512
-/* Largest UDP payload we build (ngtcp2's default max_tx_udp_payload_size). */
+/* Largest UDP payload we build on a network path (ngtcp2's default
+ * max_tx_udp_payload_size). */
 #define QUIC_MAX_PKT 1452
 /* At most this many equal-size packets per GSO send: one send may carry
  * 64 KiB of UDP payload (45 * 1452 = 65340), which is also ngtcp2's send
  * quantum. */
 #define QUIC_GSO_MAX 45
+#define QUIC_GSO_BYTES (QUIC_GSO_MAX * QUIC_MAX_PKT)
+/* Payload for a peer on a loopback address (loopback_payload): the path
+ * is this host's loopback device (MTU 64 KiB), so the network's 1452
+ * would only multiply per-packet work (AEAD, ACK bookkeeping; ngtcp2's
+ * cwnd floor is ten packets).  The largest is IPv4's largest UDP
+ * payload, which also sizes txbuf. */
+#define QUIC_LOOP_PKT_DEFAULT 16384
+#define QUIC_LOOP_PKT_MAX 65507
+#define QUIC_TXBUF QUIC_LOOP_PKT_MAX
+_Static_assert(QUIC_TXBUF >= QUIC_GSO_BYTES, "txbuf holds a GSO batch");
 /* How long the ACK for a lone data packet may wait for the reply it is
  * likely to prompt (a request/response round).  ngtcp2 0.12 would send
  * it after srtt/8, a few microseconds on a LAN: a packet of its own each
@@ -93,6 +104,7 @@ struct quic_cfg {
   uint64_t conn_window;
   uint64_t max_streams;
   uint64_t send_buffer;
+  uint64_t loopback_payload; /* to loopback peers; <= 1452: as on a network */
 };
 
 struct quic_chunk {
@@ -186,11 +198,14 @@ struct quic_conn {
   int liberr;   /* ngtcp2 error for CONNECTION_CLOSE, 0 = NO_ERROR */
   char pin[SFK_PIN_SIZE]; /* the peer's verified pin */
   const char *doom_why;
-  unsigned rx_since_write;
+  size_t rx_since_write; /* bytes of packets read since the last write */
   int64_t rr_id;    /* stream at the head of sendq for its quantum, or -1 */
   size_t rr_bytes;  /* bytes it sent in this turn */
   uint64_t ack_hold_ns; /* != 0: an ACK waits until then for data to ride on */
   uint64_t created_ns, up_ns;
+  /* UDP payload bytes and packets, for the "connection down" line. */
+  uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+  size_t tx_largest;
   struct quic_stream_list streams;
   struct quic_stream_list sendq;
 };
@@ -231,7 +246,7 @@ struct quic_inst {
   uint64_t sr_window_ns;
   unsigned sr_count;
   char unknown_warned_pin[SFK_PIN_SIZE];
-  uint8_t txbuf[QUIC_GSO_MAX * QUIC_MAX_PKT];
+  uint8_t txbuf[QUIC_TXBUF];
 };
 
 /* ---- quic_plugin.c -------------------------------------------------- */

@@ -16,6 +16,7 @@
  * or from stop(), so nothing below an upcall ever sees a freed connection.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +33,13 @@
 #define QUIC_INIT_CONN_WINDOW (1024 * 1024)
 /* Client DCID length for the first Initial. */
 #define QUIC_INIT_DCIDLEN 18
-/* Write right after this many received packets, not only at ev_prepare,
- * so long receive batches still get timely ACKs.  One UDP GRO message
- * holds up to 45 packets (64 KiB): an ACK per such run, as Linux TCP acks
- * a GRO-merged segment.  Every 16 packets sent ~6 ACK datagrams per
- * recvmmsg call on loopback and cost 15-20 % more CPU with 16 streams. */
-#define QUIC_RX_WRITE_EVERY 45
+/* Write right after this many bytes of received packets, not only at
+ * ev_prepare, so long receive batches still get timely ACKs.  One UDP GRO
+ * message holds up to 64 KiB: an ACK per such run, as Linux TCP acks a
+ * GRO-merged segment.  An ACK every 16 packets of 1452 bytes sent ~6 ACK
+ * datagrams per recvmmsg call on loopback and cost 15-20 % more CPU with
+ * 16 streams. */
+#define QUIC_RX_WRITE_BYTES QUIC_GSO_BYTES
 
 static int is_client_of(const struct quic_inst *qi, uint32_t pid) {
   return pid < qi->h->self_pid;
@@ -443,6 +445,18 @@ static struct quic_conn *conn_alloc(struct quic_inst *qi,
   return qc;
 }
 
+static int addr_is_loopback(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET)
+    return ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24 ==
+           127;
+  if (sa->sa_family == AF_INET6) {
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a) ||
+           (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+  }
+  return 0;
+}
+
 static void conn_settings(struct quic_conn *qc, ngtcp2_settings *st,
                           ngtcp2_transport_params *tp) {
   const struct quic_inst *qi = qc->qi;
@@ -457,6 +471,16 @@ static void conn_settings(struct quic_conn *qc, ngtcp2_settings *st,
   st->handshake_timeout = cfg->handshake_timeout_ms * NGTCP2_MILLISECONDS;
   if (qi->h->log_enabled(qi->h, SFK_LOG_TRACE))
     st->log_printf = ng_log;
+  /* No probing on loopback: the device's MTU is the path's.  ngtcp2 0.12's
+   * path MTU discovery would stop at 1444 bytes.  (qc->remote is where
+   * the packets go; a relayed path must not pass a loopback relay's
+   * address here, its far side is a network.) */
+  if (cfg->loopback_payload > QUIC_MAX_PKT &&
+      addr_is_loopback((const struct sockaddr *)&qc->remote)) {
+    st->max_tx_udp_payload_size = (size_t)cfg->loopback_payload;
+    st->no_tx_udp_payload_size_shaping = 1;
+    st->no_pmtud = 1;
+  }
 
   ngtcp2_transport_params_default(tp);
   tp->initial_max_stream_data_bidi_local =
@@ -810,6 +834,8 @@ void quic_conn_read(struct quic_conn *qc, const struct sockaddr *from,
     return;
   memset(&pi, 0, sizeof(pi));
   conn_path(qc, &path, from, fromlen);
+  qc->rx_pkts++;
+  qc->rx_bytes += len;
   qc->flags &= ~(uint32_t)QCF_RX_DATA;
   rv = ngtcp2_conn_read_pkt(qc->conn, &path, &pi, data, len,
                             quic_now(qc->qi));
@@ -843,7 +869,8 @@ void quic_conn_read(struct quic_conn *qc, const struct sockaddr *from,
   } else {
     quic_conn_dirty(qc);
   }
-  if (++qc->rx_since_write >= QUIC_RX_WRITE_EVERY)
+  qc->rx_since_write += len;
+  if (qc->rx_since_write >= QUIC_RX_WRITE_BYTES)
     quic_conn_write(qc);
 }
 
@@ -885,13 +912,20 @@ static void account(struct quic_conn *qc, struct quic_stream *s,
   qc->rr_id = -1;
 }
 
+static void conn_count_tx(struct quic_conn *qc, size_t n) {
+  qc->tx_pkts++;
+  qc->tx_bytes += n;
+  if (n > qc->tx_largest)
+    qc->tx_largest = n;
+}
+
 void quic_conn_write(struct quic_conn *qc) {
   struct quic_inst *qi = qc->qi;
   uint8_t *buf = qi->txbuf;
   ngtcp2_path_storage ps;
   ngtcp2_pkt_info pi;
   ngtcp2_tstamp now;
-  size_t pktmax, maxpk, off = 0, npk = 0, gso = 0;
+  size_t pktmax, room, maxpk, off = 0, npk = 0, gso = 0;
   unsigned budget = QUIC_WRITE_BUDGET, spins = 0;
 
   if (!qc->conn || (qc->flags & QCF_DOOMED) || qi->stopped)
@@ -901,13 +935,19 @@ void quic_conn_write(struct quic_conn *qc) {
   qc->ack_hold_ns = 0;
   now = quic_now(qi);
   pktmax = ngtcp2_conn_get_path_max_tx_udp_payload_size(qc->conn);
-  if (pktmax > QUIC_MAX_PKT)
-    pktmax = QUIC_MAX_PKT;
+  if (pktmax > QUIC_LOOP_PKT_MAX)
+    pktmax = QUIC_LOOP_PKT_MAX;
+  /* Room for a full QUIC_MAX_PKT even while the validated path size is
+   * smaller: ngtcp2 keeps ordinary packets to that size itself, and a
+   * PMTUD probe (up to 1444 bytes) is only written when it fits, so a
+   * pktmax-sized room would keep every connection at 1200-byte packets
+   * for ever. */
+  room = pktmax > QUIC_MAX_PKT ? pktmax : QUIC_MAX_PKT;
   maxpk = ngtcp2_conn_get_send_quantum(qc->conn) / pktmax;
+  if (maxpk > QUIC_GSO_BYTES / room) /* the batch fits txbuf */
+    maxpk = QUIC_GSO_BYTES / room;
   if (maxpk < 1)
     maxpk = 1;
-  if (maxpk > QUIC_GSO_MAX)
-    maxpk = QUIC_GSO_MAX;
   if (qc->flags & QCF_PROBE) /* elicit an ACK or a stateless reset */
     ngtcp2_conn_set_keep_alive_timeout(qc->conn, 1);
   ngtcp2_path_storage_zero(&ps);
@@ -930,12 +970,7 @@ void quic_conn_write(struct quic_conn *qc) {
       if (fin)
         fl |= NGTCP2_WRITE_STREAM_FLAG_FIN;
     }
-    /* Room for a full QUIC_MAX_PKT: ngtcp2 keeps ordinary packets to the
-     * validated path size itself, and a PMTUD probe (up to 1444 bytes)
-     * is only written when it fits, so a pktmax-sized room would keep
-     * every connection at 1200-byte packets for ever. */
-    n = ngtcp2_conn_writev_stream(qc->conn, &ps.path, &pi, buf + off,
-                                  QUIC_MAX_PKT,
+    n = ngtcp2_conn_writev_stream(qc->conn, &ps.path, &pi, buf + off, room,
                                   &nd, fl, s ? s->id : -1, v, nv, now);
     if (n < 0) {
       if (n == NGTCP2_ERR_WRITE_MORE) {
@@ -959,6 +994,7 @@ void quic_conn_write(struct quic_conn *qc) {
     account(qc, s, nd, fin);
     if (n == 0)
       break;
+    conn_count_tx(qc, (size_t)n);
     if (npk == 0) {
       gso = (size_t)n;
       off += (size_t)n;
@@ -1054,8 +1090,13 @@ void quic_conn_teardown(struct quic_conn *qc, int upcalls) {
     }
   }
   if (qc->flags & QCF_HS_DONE)
-    h->log(h, SFK_LOG_INFO, "peer %u at %s: connection down (%s)", qc->pid,
-           conn_addr(qc, a, sizeof(a)), qc->doom_why ? qc->doom_why : "closed");
+    h->log(h, SFK_LOG_INFO,
+           "peer %u at %s: connection down (%s); sent %" PRIu64
+           " packets, %" PRIu64 " bytes, largest %zu; received %" PRIu64
+           " packets, %" PRIu64 " bytes",
+           qc->pid, conn_addr(qc, a, sizeof(a)),
+           qc->doom_why ? qc->doom_why : "closed", qc->tx_pkts, qc->tx_bytes,
+           qc->tx_largest, qc->rx_pkts, qc->rx_bytes);
   else if (qc->pid != SFK_PID_NONE || !(qc->flags & QCF_SERVER))
     h->log(h, SFK_LOG_DEBUG, "peer %u at %s: handshake failed (%s)", qc->pid,
            conn_addr(qc, a, sizeof(a)), qc->doom_why ? qc->doom_why : "closed");

@@ -39,6 +39,13 @@
  *                         reader.  Memory is allocated in 16 KiB chunks as
  *                         bytes are queued and freed as they are acked:
  *                         an idle stream holds no buffer at all.
+ * loopback_payload (16384) UDP payload for a peer on a loopback address
+ *                         (127.0.0.0/8, ::1), whose path is this host's
+ *                         loopback device (MTU 64 KiB): 11x fewer packets
+ *                         to seal, send and acknowledge than with 1452.
+ *                         1200-1452 makes loopback behave like a network
+ *                         path (a test uses it).  Other peers always get
+ *                         ngtcp2's 1200-1452 (path MTU discovery).
  * relay                   The relay plugin's section; read by the daemon.
  *
  * Restarts: the stateless reset key is derived from the identity key, so
@@ -65,7 +72,7 @@
 static const char *const quic_keys[] = {
     "idle_timeout", "keepalive",   "handshake_timeout", "congestion",
     "stream_window", "conn_window", "max_streams",       "send_buffer",
-    "relay",         NULL};
+    "loopback_payload", "relay", NULL};
 
 /* Reset only in answer to packets at least this long (no reset loops,
  * and never amplification). */
@@ -303,6 +310,8 @@ static int parse_cfg(const struct sfk_host *h, const struct sfk_cfg_node *cfg,
                      &c->max_streams) != 0;
   bad |= h->cfg_uint(h, cfg, "send_buffer", 16 * KIB, 1024 * MIB, 16 * MIB,
                      &c->send_buffer) != 0;
+  bad |= h->cfg_uint(h, cfg, "loopback_payload", 1200, QUIC_LOOP_PKT_MAX,
+                     QUIC_LOOP_PKT_DEFAULT, &c->loopback_payload) != 0;
   bad |= h->cfg_string(h, cfg, "congestion", "cubic", &cc) != 0;
   if (bad)
     return -EINVAL;
