@@ -505,8 +505,8 @@ void sfk_bridge_on_status(struct sfk_daemon *d, void *app, uint8_t status) {
   if (b->state != B_AWAIT_STATUS)
     return;
   if (status != SFK_ST_OK) {
-    sfk_info(TAG, "10.0.0.%u:%u: peer answered 0x%02x", b->pid, b->port,
-             status);
+    sfk_info(TAG, "10.0.0.%u:%u: SOCKS reply 0x%02x (%s)", b->pid, b->port,
+             status, socks5_reply_str(status));
     bridge_socks_reply(b, status);
     bridge_free(b, 0);
     return;

@@ -62,5 +62,7 @@ size_t socks5_write_auth_status(uint8_t out[2], int ok);
 /* Reply with an IPv4 bound address (host order) and port. */
 size_t socks5_write_reply(uint8_t out[10], uint8_t rep, uint32_t addr,
                           uint16_t port);
+/* RFC 1928's name for a reply code, for logs ("host unreachable"). */
+const char *socks5_reply_str(uint8_t rep);
 
 #endif

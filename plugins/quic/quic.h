@@ -60,6 +60,10 @@
 #define QUIC_LOOP_PKT_DEFAULT 16384
 #define QUIC_LOOP_PKT_MAX 65507
 #define QUIC_TXBUF QUIC_LOOP_PKT_MAX
+/* Receive windows towards a loopback peer grow at most to these (the
+ * configured conn_window / stream_window if smaller). */
+#define QUIC_LOOP_CONN_WINDOW (4 * 1024 * 1024)
+#define QUIC_LOOP_STREAM_WINDOW (2 * 1024 * 1024)
 _Static_assert(QUIC_TXBUF >= QUIC_GSO_BYTES, "txbuf holds a GSO batch");
 /* How long the ACK for a lone data packet may wait for the reply it is
  * likely to prompt (a request/response round).  ngtcp2 0.12 would send

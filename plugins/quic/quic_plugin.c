@@ -43,9 +43,11 @@
  *                         (127.0.0.0/8, ::1), whose path is this host's
  *                         loopback device (MTU 64 KiB): 11x fewer packets
  *                         to seal, send and acknowledge than with 1452.
- *                         1200-1452 makes loopback behave like a network
- *                         path (a test uses it).  Other peers always get
- *                         ngtcp2's 1200-1452 (path MTU discovery).
+ *                         Windows towards it stop at 2 / 4 MiB (stream /
+ *                         connection): its bandwidth-delay product is
+ *                         about 1 MB.  1200-1452 makes loopback behave
+ *                         like a network path (a test uses it).  Other
+ *                         peers always get ngtcp2's 1200-1452 (PMTUD).
  * relay                   The relay plugin's section; read by the daemon.
  *
  * Restarts: the stateless reset key is derived from the identity key, so

@@ -61,6 +61,8 @@ expect 0x04 10.0.0.2 "$E0"
 dt=$(elapsed "$t0")
 lt "$dt" 6 || fail "unreachable peer answered after $dt s (handshake_timeout 2s)"
 log "unreachable peer: 0x04 after $dt s"
+grep -q 'bridge: 10.0.0.2:'"$E0"': SOCKS reply 0x04 (host unreachable)' "$T/p1.log" ||
+  fail "p1.log has no 'SOCKS reply 0x04 (host unreachable)' line for 10.0.0.2:$E0"
 
 # a party the registry does not know: refused at once, never 0x00
 got=$(socks "127.0.0.1:$P1_SOCKS" 10.0.0.7 "$E0")

@@ -294,10 +294,20 @@ static void test_encoders(void) {
      "reply round trip: rep, address, port");
 }
 
+static void test_reply_str(void) {
+  is_str(socks5_reply_str(0x00), "succeeded", "reply name 00");
+  is_str(socks5_reply_str(0x04), "host unreachable", "reply name 04");
+  is_str(socks5_reply_str(0x08), "address type not supported",
+         "reply name 08, the last one RFC 1928 assigns");
+  is_str(socks5_reply_str(0x09), "unassigned", "reply name 09");
+  is_str(socks5_reply_str(0xff), "unassigned", "reply name ff");
+}
+
 int main(void) {
   test_greeting();
   test_userpass();
   test_request();
+  test_reply_str();
   test_encoders();
   return tap_done();
 }
