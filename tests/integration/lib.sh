@@ -232,6 +232,8 @@ socks() { timeout 60 "$PY" "$SOCKS_CLIENT" "$@"; }
 #   PEERS: "pid,udp_port,pin pid,udp_port,pin ..." ("" = no peers)
 #   TRANSPORT_EXTRA / SOCKS_EXTRA: lines added to those sections (each
 #   line indented by the caller with 2 spaces).
+# UDP_HOST (default 127.0.0.1; "[::1]" for IPv6): the UDP address of every
+# party.
 # Services: every port 1024-65535 on 127.0.0.1 for all peers, so ports
 # below 1024 are "not allowed" in tests.
 write_config() {
@@ -246,7 +248,7 @@ write_config() {
     echo "  listen: 127.0.0.1:$sport"
     [ -n "$sextra" ] && printf '%s\n' "$sextra"
     echo "udp:"
-    echo "  bind: 127.0.0.1:$uport"
+    echo "  bind: \"${UDP_HOST:-127.0.0.1}:$uport\""
     echo "identity:"
     echo "  key_file: $key"
     echo "discovery:"
@@ -260,7 +262,7 @@ write_config() {
       for p in $peers; do
         IFS=, read -r ppid pport ppin <<<"$p"
         echo "    - pid: $ppid"
-        echo "      addr: 127.0.0.1:$pport"
+        echo "      addr: \"${UDP_HOST:-127.0.0.1}:$pport\""
         echo "      pubkey_sha256: $ppin"
       done
     fi

@@ -2,9 +2,10 @@
 # shellcheck disable=SC2119,SC2317 # optional arguments; functions run via wait_until
 # UDP payload per path.  A peer on a loopback address gets packets of up
 # to loopback_payload bytes (default 16384); 1452 makes loopback carry
-# what a network path would.  For each setting: 16 MiB each way through an
-# echo service, sha256 equal, and the largest packet each side sent (from
-# its "connection down" line) within the setting.
+# what a network path would.  For each setting (and the default over ::1
+# when the machine has IPv6): 16 MiB each way through an echo service,
+# sha256 equal, and the largest packet each side sent (from its
+# "connection down" line) within the setting.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -35,11 +36,19 @@ check_largest() {
   log "$1: largest packet $n bytes"
 }
 
-for setting in 1452 default 65507; do
+settings="1452 default 65507"
+if ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/'; then
+  settings="$settings ipv6"
+else
+  log "no ::1 on lo: the IPv6 case is not run"
+fi
+for setting in $settings; do
+  UDP_HOST=127.0.0.1
   case $setting in
   1452) extra="  loopback_payload: 1452" lo=1200 hi=1452 ;;
   default) extra="" lo=1453 hi=16384 ;;
   65507) extra="  loopback_payload: 65507" lo=16385 hi=65507 ;;
+  ipv6) extra="" lo=1453 hi=16384 UDP_HOST="[::1]" ;;
   esac
   start_echo_pair "$extra"
   echo_through "$P1_SOCKS" 10.0.0.0 "$E0" "$setting: party 1 -> party 0"
@@ -47,5 +56,9 @@ for setting in 1452 default 65507; do
   stop_all
   check_largest p0 "$lo" "$hi"
   check_largest p1 "$lo" "$hi"
+  if [ "$setting" = ipv6 ]; then
+    grep -q 'peer 1 at \[::1\]:[0-9]*: connection down' p0.log ||
+      fail "ipv6: party 0's connection was not over [::1]: $(grep 'connection down' p0.log)"
+  fi
 done
 pass
