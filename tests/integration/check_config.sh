@@ -108,6 +108,14 @@ run_cli pkey --check-config -c pkey.yaml
 [ "$RC" = 2 ] || fail "unknown quic key: exit $RC (expected 2)"
 grep -Eq "(^|/)pkey\\.yaml:$line:3: .*idle_timout" pkey.err || fail "unknown quic key not reported as pkey.yaml:$line:3: $(cat pkey.err)"
 
+# --- a plugin's own value out of range -------------------------------------------
+sed 's/^  plugin: quic$/  plugin: quic\n  loopback_payload: 70000/' good.yaml >prange.yaml
+line=$(grep -n 'loopback_payload' prange.yaml | cut -d: -f1)
+run_cli prange --check-config -c prange.yaml
+[ "$RC" = 2 ] || fail "loopback_payload 70000: exit $RC (expected 2)"
+grep -Eq "(^|/)prange\.yaml:$line:21: .*loopback_payload.*1200\.\.65507" prange.err ||
+  fail "loopback_payload 70000 not reported as prange.yaml:$line:21 with its range: $(cat prange.err)"
+
 # --- command-line errors ----------------------------------------------------------
 run_cli badopt --no-such-option
 [ "$RC" = 2 ] || fail "unknown option: exit $RC (expected 2)"
