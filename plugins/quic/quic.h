@@ -54,9 +54,9 @@
 #define QUIC_GSO_BYTES (QUIC_GSO_MAX * QUIC_MAX_PKT)
 /* Payload for a peer on a loopback address (loopback_payload): the path
  * is this host's loopback device (MTU 64 KiB), so the network's 1452
- * would only multiply per-packet work (AEAD, ACK bookkeeping; ngtcp2's
- * cwnd floor is ten packets).  The largest is IPv4's largest UDP
- * payload, which also sizes txbuf. */
+ * would only multiply per-packet work (AEAD, header protection, ngtcp2's
+ * bookkeeping, ACKs).  The largest is IPv4's largest UDP payload, which
+ * also sizes txbuf. */
 #define QUIC_LOOP_PKT_DEFAULT 16384
 #define QUIC_LOOP_PKT_MAX 65507
 #define QUIC_TXBUF QUIC_LOOP_PKT_MAX
