@@ -178,11 +178,14 @@ size_t socks5_write_reply(uint8_t out[10], uint8_t rep, uint32_t addr,
 }
 
 const char *socks5_reply_str(uint8_t rep) {
-  static const char *const names[] = {
-      "succeeded",           "general failure",
-      "not allowed by ruleset", "network unreachable",
-      "host unreachable",    "connection refused",
-      "TTL expired",         "command not supported",
-      "address type not supported"};
+  static const char *const names[] = {"succeeded",
+                                      "general failure",
+                                      "not allowed by ruleset",
+                                      "network unreachable",
+                                      "host unreachable",
+                                      "connection refused",
+                                      "TTL expired",
+                                      "command not supported",
+                                      "address type not supported"};
   return rep < sizeof names / sizeof names[0] ? names[rep] : "unassigned";
 }
