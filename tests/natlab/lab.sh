@@ -495,14 +495,14 @@ lab_start_stun() {
 }
 
 # lab_make_tls_cert: a CA and a server certificate for the website double
-# (IP $LAB_WEB_IP, DNS sfkit.natlab.example), made with certtool. Sets
+# (IP $LAB_WEB_IP and 127.0.0.1, DNS sfkit.natlab.example), made with certtool. Sets
 # LAB_CA_CERT, LAB_WEB_CERT, LAB_WEB_KEY.
 lab_make_tls_cert() {
   need certtool
   local d=$LAB_DIR/tls
   mkdir -p "$d"
   printf 'cn = "sfkit NAT lab CA"\nca\ncert_signing_key\nexpiration_days = 2\n' >"$d/ca.tmpl"
-  printf 'cn = "sfkit.natlab.example"\ndns_name = "sfkit.natlab.example"\nip_address = "%s"\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n' \
+  printf 'cn = "sfkit.natlab.example"\ndns_name = "sfkit.natlab.example"\nip_address = "%s"\nip_address = "127.0.0.1"\ntls_www_server\nencryption_key\nsigning_key\nexpiration_days = 2\n' \
     "$LAB_WEB_IP" >"$d/server.tmpl"
   {
     certtool --generate-privkey --key-type=ecdsa --outfile "$d/ca.key" &&
