@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034,SC2317 # variables for the tests; functions run via wait_until
 # The NAT lab: network namespaces that emulate an "internet", NAT routers and
 # the parties behind them on one machine (see /work/shared/NATLAB.md and
 # tests/natlab/README.md).  Sourced by the NAT-lab tests:
@@ -467,6 +468,14 @@ lab_nat_table() {
 # _lab_udp_listening NS IP:PORT
 _lab_udp_listening() { ip netns exec "$1" ss -Hlun "src $2" 2>/dev/null | grep -q .; }
 
+_lab_stun_up() {
+  lab_alive "$LAB_STUN_PID" || fail "turnserver exited: $(tail -n 5 "$LAB_DIR/turnserver.log" 2>/dev/null)"
+  _lab_udp_listening "$LAB_INET" "$LAB_STUN_IP1:$LAB_STUN_PORT" &&
+    _lab_udp_listening "$LAB_INET" "$LAB_STUN_IP2:$LAB_STUN_PORT" &&
+    _lab_udp_listening "$LAB_INET" "$LAB_STUN_IP1:$((LAB_STUN_PORT + 1))" &&
+    ip netns exec "$LAB_INET" timeout 5 turnutils_stunclient -p "$LAB_STUN_PORT" "$LAB_STUN_IP1" >/dev/null 2>&1
+}
+
 # lab_start_stun [EXTRA TURNSERVER ARGS...]: coturn as STUN (RFC 5780: two
 # IPs, port 3478 and alt port 3479) and TURN server (long-term credentials
 # $LAB_TURN_USER / $LAB_TURN_PASS, realm $LAB_TURN_REALM, relay on
@@ -483,13 +492,6 @@ lab_start_stun() {
     --userdb "$LAB_DIR/turndb" --log-file "$LAB_DIR/turnserver.log" --simple-log --no-stdout-log \
     --pidfile "$LAB_DIR/turnserver.pid" "$@"
   LAB_STUN_PID=$LAB_BG_PID
-  _lab_stun_up() {
-    lab_alive "$LAB_STUN_PID" || fail "turnserver exited: $(tail -n 5 "$LAB_DIR/turnserver.log" 2>/dev/null)"
-    _lab_udp_listening "$LAB_INET" "$LAB_STUN_IP1:$LAB_STUN_PORT" &&
-      _lab_udp_listening "$LAB_INET" "$LAB_STUN_IP2:$LAB_STUN_PORT" &&
-      _lab_udp_listening "$LAB_INET" "$LAB_STUN_IP1:$((LAB_STUN_PORT + 1))" &&
-      ip netns exec "$LAB_INET" timeout 5 turnutils_stunclient -p "$LAB_STUN_PORT" "$LAB_STUN_IP1" >/dev/null 2>&1
-  }
   wait_until 20 _lab_stun_up || fail "turnserver not answering after 20 s"
   log "coturn on $LAB_STUN_IP1 and $LAB_STUN_IP2 port $LAB_STUN_PORT (TURN user $LAB_TURN_USER, realm $LAB_TURN_REALM)"
 }
@@ -514,6 +516,11 @@ lab_make_tls_cert() {
   LAB_CA_CERT=$d/ca.pem
   LAB_WEB_CERT=$d/server.pem
   LAB_WEB_KEY=$d/server.key
+}
+
+_lab_web_up() {
+  lab_alive "$LAB_WEB_PID" || fail "the website double exited: $(tail -n 5 "$LAB_DIR/website.err")"
+  [ -s "$LAB_DIR/website.ready" ]
 }
 
 # lab_start_website [--tls] [EXTRA ARGS...]: the sfkit website double on
@@ -549,10 +556,6 @@ lab_start_website() {
   lab_bg inet website "$PY" "$LAB_WEBSITE" --host "$LAB_WEB_IP" --port "$port" "${args[@]}" \
     --log "$LAB_DIR/website.jsonl" --ready-file "$LAB_DIR/website.ready" --control-socket "$LAB_WEB_CTL" "$@"
   LAB_WEB_PID=$LAB_BG_PID
-  _lab_web_up() {
-    lab_alive "$LAB_WEB_PID" || fail "the website double exited: $(tail -n 5 "$LAB_DIR/website.err")"
-    [ -s "$LAB_DIR/website.ready" ]
-  }
   wait_until 20 _lab_web_up || fail "the website double not ready after 20 s"
   LAB_API_URL=$(cat "$LAB_DIR/website.ready")
   log "website double at $LAB_API_URL"

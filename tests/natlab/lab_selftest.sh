@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2317 # functions run via wait_until
+# shellcheck disable=SC2317,SC2119,SC2015,SC2013 # functions via wait_until; optional args; A && B || fail
 # The NAT lab checked with real tools (coturn's turnutils_stunclient and
 # turnutils_uclient, curl, a STUN probe from one socket): a cone NAT maps
 # endpoint-independently and filters, a symmetric NAT maps per destination,

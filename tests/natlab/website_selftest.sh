@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2317 # functions run via wait_until
+# shellcheck disable=SC2317,SC2119,SC2015,SC2013 # functions via wait_until; optional args; A && B || fail
 # The sfkit website double (tests/natlab/sfkit_website.py) checked with curl
 # on loopback: every status code of the API, the stored values, Terra mode,
 # HTTPS with a CA made by certtool, the request log (no keys in it) and each
@@ -9,11 +9,11 @@
 . "$(dirname "$0")/lab.sh"
 
 cd "$T" || fail "cd $T"
-K_BROAD=k-broad-0123
-K_ALICE=k-alice-4567
-K_BOB=k-bob-89ab
-K_EVE=k-eve-cdef
-K_CAROL=k-carol-0000
+K_BROAD="k-broad-0123"
+K_ALICE="k-alice-4567"
+K_BOB="k-bob-89ab"
+K_EVE="k-eve-cdef"
+K_CAROL="k-carol-0000"
 cat >site.json <<EOF
 {
   "studies": {
@@ -64,7 +64,7 @@ ctl() { curl -sS --max-time 10 --unix-socket "$CTL" "http://ctl/$1" >ctl.out || 
 jq_() { "$PY" -c "import json,sys; d=json.load(open('body.json')); print($1)"; }
 
 start_site site --config site.json
-U=update_firestore?msg=update_firestore::
+U="update_firestore?msg=update_firestore::"
 
 # --- status codes ---------------------------------------------------------------------
 expect 401 "" get_doc_ref_dict "no Authorization"
