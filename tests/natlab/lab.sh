@@ -600,11 +600,16 @@ lab_stun_probe() {
 #                      added to those sections (indent them by 2 spaces),
 #                      e.g. the CA bundle option of the sfkit plugin.
 #   LAB_LOG_LEVEL      default debug
+#   LAB_DISCOVERY=none the `none` discovery plugin instead of `stun`
+#   LAB_REGISTRY=static with LAB_STATIC_PEERS="PID,IP:PORT,PIN ...": the
+#                      `static` registry instead of `sfkit` (runs with the
+#                      plugins the tree has today; see lab_proxy_selftest.sh)
 # Sets LAB_CONF (the file).
 lab_party_config() {
-  local name=$1 pid=$2 file=${3:-$LAB_DIR/$1/proxy.yaml}
+  local name=$1 pid=$2 file=${3:-$LAB_DIR/$1/proxy.yaml} pe ppid paddr ppin
   _lab_party "$name"
-  [ -n "$LAB_API_URL" ] || fail "lab_party_config before lab_start_website"
+  [ "${LAB_REGISTRY:-sfkit}" = static ] || [ -n "$LAB_API_URL" ] ||
+    fail "lab_party_config before lab_start_website"
   local dir=$LAB_DIR/$name
   printf '%s\n' "$LAB_TURN_PASS" >"$dir/turn.pass"
   chmod 600 "$dir/turn.pass" "$dir/auth_key.txt"
@@ -621,15 +626,34 @@ lab_party_config() {
     echo "identity:"
     echo "  key_file: identity.key"
     echo "discovery:"
-    echo "  plugin: stun"
-    echo "  servers: [${LAB_STUN_SERVERS:-\"stun:$LAB_STUN_IP1:$LAB_STUN_PORT\", \"stun:$LAB_STUN_IP2:$LAB_STUN_PORT\"}]"
-    echo "  keepalive: ${LAB_KEEPALIVE:-5s}"
+    if [ "${LAB_DISCOVERY:-stun}" = none ]; then
+      echo "  plugin: none"
+    else
+      echo "  plugin: stun"
+      echo "  servers: [${LAB_STUN_SERVERS:-\"stun:$LAB_STUN_IP1:$LAB_STUN_PORT\", \"stun:$LAB_STUN_IP2:$LAB_STUN_PORT\"}]"
+      echo "  keepalive: ${LAB_KEEPALIVE:-5s}"
+    fi
     [ -n "${LAB_DISCOVERY_EXTRA:-}" ] && printf '%s\n' "$LAB_DISCOVERY_EXTRA"
     echo "registry:"
-    echo "  plugin: sfkit"
-    echo "  api_url: $LAB_API_URL"
-    echo "  auth_key_file: auth_key.txt"
-    echo "  poll: ${LAB_POLL:-1s}"
+    if [ "${LAB_REGISTRY:-sfkit}" = static ]; then
+      echo "  plugin: static"
+      if [ -z "${LAB_STATIC_PEERS:-}" ]; then
+        echo "  peers: []"
+      else
+        echo "  peers:"
+        for pe in $LAB_STATIC_PEERS; do
+          IFS=, read -r ppid paddr ppin <<<"$pe"
+          echo "    - pid: $ppid"
+          echo "      addr: \"$paddr\""
+          echo "      pubkey_sha256: $ppin"
+        done
+      fi
+    else
+      echo "  plugin: sfkit"
+      echo "  api_url: $LAB_API_URL"
+      echo "  auth_key_file: auth_key.txt"
+      echo "  poll: ${LAB_POLL:-1s}"
+    fi
     [ -n "${LAB_REGISTRY_EXTRA:-}" ] && printf '%s\n' "$LAB_REGISTRY_EXTRA"
     echo "transport:"
     echo "  plugin: quic"
@@ -654,6 +678,16 @@ lab_party_config() {
     echo "  level: ${LAB_LOG_LEVEL:-debug}"
   } >"$file"
   LAB_CONF=$file
+}
+
+# lab_identity CONFIG: create the key of CONFIG if missing; print its pin.
+lab_identity() {
+  local out
+  [ -x "$SFKIT_PROXY" ] || fail "daemon not built: $SFKIT_PROXY"
+  out=$(SFKIT_PROXY_PLUGIN_DIR=$SFKIT_PROXY_PLUGIN_DIR "$SFKIT_PROXY" identity -c "$1" 2>"$LAB_DIR/identity.err") ||
+    fail "sfkit-proxy identity -c $1 failed: $(cat "$LAB_DIR/identity.err")"
+  [[ $out =~ ^[0-9a-f]{64}$ ]] || fail "identity printed '$out', not a 64-hex pin"
+  echo "$out"
 }
 
 # lab_proxy_start NAME PID CONFIG [ARGS...]: run $SFKIT_PROXY -c CONFIG --pid
