@@ -579,6 +579,24 @@ for line in open(sys.argv[1]):
 EOF
 }
 
+# lab_published NAME PARAM: the value of the party's personal parameter PARAM
+# on the website double now (e.g. EXTERNAL_ADDR, QUIC_PUBKEY_SHA256).
+lab_published() {
+  lab_website_ctl state | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)["studies"][sys.argv[1]]
+print(d["personal_parameters"].get(sys.argv[2], {}).get(sys.argv[3], {}).get("value", ""))' "$LAB_STUDY_ID" "$1" "$2"
+}
+
+# lab_wait_published NAME PARAM REGEX [SECONDS]: wait (default 30 s) until
+# the party's PARAM on the website matches the extended REGEX; prints it.
+_lab_pub_matches() { [[ $(lab_published "$1" "$2") =~ $3 ]]; }
+lab_wait_published() {
+  wait_until "${4:-30}" _lab_pub_matches "$1" "$2" "$3" ||
+    fail "$1 did not publish $2 matching '$3' within ${4:-30} s (now '$(lab_published "$1" "$2")')"
+  lab_published "$1" "$2"
+}
+
 # lab_stun_probe NAME SERVER... : from ONE UDP socket in the party's host, a
 # STUN Binding request to each SERVER (IP:PORT); prints "SERVER MAPPED" lines.
 lab_stun_probe() {
@@ -718,6 +736,9 @@ lab_proxy_start() {
   done
   log "proxy $name (PID $pid) ready: $(grep -m1 'ready:' "$logf" | cut -c1-160)"
 }
+
+# lab_ready_pin NAME: the pin the party's proxy announced in its ready line.
+lab_ready_pin() { grep -m1 'ready:' "$LAB_DIR/$1/proxy.log" | grep -o 'pin [0-9a-f]\{64\}' | awk '{print $2}'; }
 
 # lab_proxy_stop NAME [SIGNAL]: stop it (SIGTERM), check exit 0, the
 # `stopped` line, and the log for sanitizer reports.

@@ -29,6 +29,7 @@ LAB_STATIC_PEERS="0,$S_ADDR,$S_PIN" lab_party_config c 1
 
 lab_proxy_start s 0 "$LAB_DIR/s/proxy.yaml"
 lab_proxy_start c 1 "$LAB_DIR/c/proxy.yaml"
+[ "$(lab_ready_pin c)" = "$C_PIN" ] || fail "lab_ready_pin c: '$(lab_ready_pin c)', expected $C_PIN"
 lab_transfer c s "$MB"
 lab_transfer s c "$MB"
 # the router saw the party's QUIC flow: one UDP mapping to the public party

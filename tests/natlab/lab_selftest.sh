@@ -168,6 +168,8 @@ out=$(api a "update_firestore?msg=update_firestore::EXTERNAL_ADDR=$WAN_A:41000")
 out=$(api b get_doc_ref_dict)
 got=$(head -n -1 <<<"$out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["personal_parameters"]["a"]["EXTERNAL_ADDR"]["value"])')
 [ "$got" = "$WAN_A:41000" ] || fail "b reads a's EXTERNAL_ADDR '$got'"
+[ "$(lab_wait_published a EXTERNAL_ADDR "^$WAN_A:[0-9]+\$" 5)" = "$WAN_A:41000" ] || fail "lab_wait_published"
+[ "$(lab_published b EXTERNAL_ADDR)" = "" ] || fail "lab_published b: not empty"
 grep '"party": "a"' "$LAB_DIR/website.jsonl" | grep -q "\"client\": \"$WAN_A:" ||
   fail "the website's log shows no request of a from its NAT address $WAN_A"
 ! grep -qF "$(cat "$LAB_DIR/a/auth_key.txt")" "$LAB_DIR/website.jsonl" || fail "the website's log holds a's auth key"
