@@ -487,7 +487,7 @@ lab_start_stun() {
     --listening-ip "$LAB_STUN_IP1" --listening-ip "$LAB_STUN_IP2" \
     --listening-port "$LAB_STUN_PORT" --relay-ip "$LAB_STUN_IP1" \
     --min-port 49152 --max-port 49999 \
-    --no-tls --no-dtls --no-cli --fingerprint \
+    --no-tls --no-dtls --no-cli --fingerprint --verbose \
     --lt-cred-mech --user "$LAB_TURN_USER:$LAB_TURN_PASS" --realm "$LAB_TURN_REALM" \
     --userdb "$LAB_DIR/turndb" --log-file "$LAB_DIR/turnserver.log" --simple-log --no-stdout-log \
     --pidfile "$LAB_DIR/turnserver.pid" "$@"
@@ -495,6 +495,9 @@ lab_start_stun() {
   wait_until 20 _lab_stun_up || fail "turnserver not answering after 20 s"
   log "coturn on $LAB_STUN_IP1 and $LAB_STUN_IP2 port $LAB_STUN_PORT (TURN user $LAB_TURN_USER, realm $LAB_TURN_REALM)"
 }
+
+# lab_turn_allocations: how many TURN allocations coturn granted so far.
+lab_turn_allocations() { grep -c 'ALLOCATE processed, success' "$LAB_DIR/turnserver.log" 2>/dev/null; }
 
 # lab_make_tls_cert: a CA and a server certificate for the website double
 # (IP $LAB_WEB_IP and 127.0.0.1, DNS sfkit.natlab.example), made with certtool. Sets
@@ -696,6 +699,20 @@ lab_party_config() {
     echo "  level: ${LAB_LOG_LEVEL:-debug}"
   } >"$file"
   LAB_CONF=$file
+}
+
+# lab_need_plugins FILE_BASE...: SKIP unless each plugin (e.g. discovery_stun,
+# registry_sfkit, relay_turn) is in $SFKIT_PROXY_PLUGIN_DIR.
+lab_need_plugins() {
+  local p d found
+  for p in "$@"; do
+    found=
+    IFS=: read -r -a _dirs <<<"$SFKIT_PROXY_PLUGIN_DIR"
+    for d in "${_dirs[@]}"; do
+      [ -f "$d/$p.so" ] && found=1
+    done
+    [ -n "$found" ] || skip "plugin $p is not built (not in SFKIT_PROXY_PLUGIN_DIR=$SFKIT_PROXY_PLUGIN_DIR)"
+  done
 }
 
 # lab_identity CONFIG: create the key of CONFIG if missing; print its pin.
