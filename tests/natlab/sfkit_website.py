@@ -106,8 +106,9 @@ Commands (GET or POST; query parameters):
   /fault?kind=delay&ms=800          answer normally after MS milliseconds
   /fault?kind=close                 accept, read the request, close without
                                     an answer (an outage at the HTTP level)
-  /fault?kind=hang                  accept and never answer until the fault
-                                    ends (then close)
+  /fault?kind=hang                  accept and never answer: a hung request
+                                    is held until &seconds pass, or /reset
+                                    (then closed); &requests=N hangs N
   /fault?kind=refuse                stop listening: connections are refused
                                     (the port is bound again when it ends)
     each with &seconds=N (for N seconds) and/or &requests=N (for the next N
@@ -117,7 +118,8 @@ Commands (GET or POST; query parameters):
   /incomplete?study=ID&on=1|0       toggle the "no participants yet" state
   /set?study=ID&user=U&name=N&value=V  set a personal parameter directly
                                     (as if that party had published it)
-  /state                            the current studies (JSON) and fault
+  /state                            the current studies (JSON), the fault,
+                                    "hung" (requests held now), "listening"
   /log                              the request log so far (JSON lines)
   /quit                             stop the double (exit status 0)
 Answers are JSON: {"ok": true, ...} or {"ok": false, "error": "..."}.
@@ -185,6 +187,8 @@ class State:
         self.hidden_participants = {}  # id -> participants while incomplete
         self.keys = {}  # key -> (user, study)
         self.fault = None
+        self.hung = 0  # requests held by a hang fault now
+        self.epoch = 0  # bumped by /reset and /fault: ends every hang
         self.fault_lock = threading.Condition(LOCK)
         studies = cfg.get("studies", {})
         first = next(iter(studies), None)
@@ -282,6 +286,11 @@ class Fault:
         self.until = time.monotonic() + seconds if seconds is not None else None
         self.left = requests
         self.desc = {"kind": kind, "code": code, "ms": ms, "seconds": seconds, "requests": requests}
+        self.epoch = STATE.epoch  # /reset or a new /fault bumps STATE.epoch
+
+    def holding(self):
+        """A hung request stays hung: until the seconds pass, /reset or a new /fault."""
+        return STATE.epoch == self.epoch and (self.until is None or time.monotonic() < self.until)
 
     def active(self):
         if self.until is not None and time.monotonic() >= self.until:
@@ -367,8 +376,10 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             elif fault.kind in ("close", "hang"):
                 if fault.kind == "hang":
                     with STATE.fault_lock:
-                        while STATE.fault is fault and fault.active():
+                        STATE.hung += 1
+                        while fault.holding():
                             STATE.fault_lock.wait(0.1)
+                        STATE.hung -= 1
                 entry["status"] = 0
                 entry["error"] = "connection closed without an answer (fault %s)" % fault.kind
                 write_log(entry)
@@ -591,6 +602,8 @@ def control(cmd, q):
             raise ValueError("refuse takes seconds, not requests")
         f = Fault(kind, code=int(q.get("code", 503)), ms=int(q.get("ms", 0)), seconds=seconds, requests=requests)
         with LOCK:
+            STATE.epoch += 1
+            f.epoch = STATE.epoch
             STATE.fault = None if kind == "refuse" else f
             STATE.fault_lock.notify_all()
             if REFUSE_TIMER is not None:
@@ -607,6 +620,7 @@ def control(cmd, q):
         return 200, {"ok": True, "fault": f.desc}, None
     if cmd == "reset":
         with LOCK:
+            STATE.epoch += 1
             STATE.fault = None
             STATE.fault_lock.notify_all()
             if REFUSE_TIMER is not None:
@@ -635,7 +649,7 @@ def control(cmd, q):
             return 200, {"ok": True, "terra": STATE.terra, "studies": copy.deepcopy(STATE.studies),
                          "incomplete": dict(STATE.incomplete),
                          "fault": f.desc if f is not None and f.active() else None,
-                         "listening": LISTENER.srv is not None}, None
+                         "hung": STATE.hung, "listening": LISTENER.srv is not None}, None
     if cmd == "log":
         with LOCK:
             raw = b""

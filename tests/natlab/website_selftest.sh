@@ -146,6 +146,19 @@ curl -s --max-time 10 -o /dev/null -H "Authorization: $K_ALICE" "$URL/get_doc_re
 rc=$?
 [ "$rc" = 52 ] && lt 0.9 "$(elapsed "$t0")" || fail "hang: curl exit $rc after $(elapsed "$t0") s"
 log "hang 1 s: no answer for $(elapsed "$t0") s, then closed"
+ctl "fault?kind=hang&requests=1"
+t0=$(now)
+curl -s --max-time 10 -o /dev/null -H "Authorization: $K_ALICE" "$URL/get_doc_ref_dict" &
+hung=$!
+_hung() { ctl state && grep -q '"hung": 1' ctl.out; }
+wait_until 5 _hung || fail "hang requests=1: no request is held"
+expect 200 "$K_ALICE" get_doc_ref_dict "one request hung, the next one answered"
+lab_alive "$hung" || fail "hang requests=1: the hung request ended early"
+ctl reset
+wait "$hung"
+rc=$?
+[ "$rc" = 52 ] || fail "hang until reset: curl exit $rc"
+log "hang requests=1: held until reset ($(elapsed "$t0") s), then closed"
 ctl "fault?kind=refuse&seconds=1"
 t0=$(now)
 curl -s --max-time 10 -o /dev/null "$URL/get_doc_ref_dict"
