@@ -18,7 +18,8 @@
 #   the website double          203.0.113.10 (port 80, or 443 with TLS)
 #   party number N (1, 2, ...)  WAN / public address 203.0.113.(100+N);
 #                               behind a NAT: LAN 192.168.N.0/24, router .1,
-#                               host .2
+#                               host .2; public: routed by the internet
+#                               namespace (proxy ARP), see lab_add_party
 #
 # Exit statuses follow automake: 0 pass, 1 fail, 77 skip.
 # Environment: SFKIT_PROXY (the daemon), SFKIT_PROXY_PLUGIN_DIR, SFK_SRCDIR
@@ -79,7 +80,7 @@ LAB_PIDS=()      # background processes this run started
 LAB_PARTIES=()   # party names in the order added (= PID order by default)
 LAB_NEXT_IDX=1
 declare -A LAB_KIND=() LAB_IDX=() LAB_HOST_NS=() LAB_ROUTER_NS=() LAB_WAN=() LAB_LAN=()
-declare -A LAB_REBINDS=() LAB_PROXY_PID=() LAB_PROXY_PARTY_PID=() LAB_PROXY_CONF=()
+declare -A LAB_INET_IF=() LAB_REBINDS=() LAB_PROXY_PID=() LAB_PROXY_PARTY_PID=() LAB_PROXY_CONF=()
 
 lab_track() { LAB_PIDS+=("$@"); }
 
@@ -242,6 +243,11 @@ lab_init() {
   for a in "$LAB_STUN_IP1" "$LAB_STUN_IP2" "$LAB_WEB_IP"; do
     ip -n "$LAB_INET" addr add "$a/24" dev br0 || fail "cannot add $a"
   done
+  # public parties are routed (not bridged) through this namespace, so that
+  # their loss/block rules live here (FORWARD/INPUT), never in their own
+  # OUTPUT chain (a drop there fails the sender's sendmsg with EPERM)
+  ip netns exec "$LAB_INET" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.br0.proxy_arp=1 \
+    net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.br0.send_redirects=0 >/dev/null || fail "sysctl in $LAB_INET"
   ip netns exec "$LAB_INET" iptables -w -P FORWARD ACCEPT 2>/dev/null
   log "lab $LAB_PREFIX: internet $LAB_INET (203.0.113.0/24), dir $LAB_DIR"
 }
@@ -268,11 +274,17 @@ lab_add_party() {
   "$PY" -c 'import secrets; print(secrets.token_hex(16))' >"$LAB_DIR/$name/auth_key.txt"
   _lab_ns "$host"
   if [ "$kind" = public ]; then
+    # routed by the internet namespace with proxy ARP: on the wire the host
+    # looks as if it sat on the 203.0.113.0/24 bridge
     ip -n "$host" link add eth0 type veth peer name "$inet_if" netns "$LAB_INET" || fail "veth for $name"
     ip -n "$host" addr add "$pub/24" dev eth0
     ip -n "$host" link set eth0 up
     ip -n "$host" route add default via "$LAB_STUN_IP1"
     _lab_offloads_off "$host" eth0
+    ip -n "$LAB_INET" link set "$inet_if" up
+    ip netns exec "$LAB_INET" sysctl -qw "net.ipv4.conf.$inet_if.proxy_arp=1" \
+      "net.ipv4.conf.$inet_if.send_redirects=0" >/dev/null
+    ip -n "$LAB_INET" route add "$pub/32" dev "$inet_if" || fail "route to $pub"
   else
     _lab_ns "$router"
     ip -n "$router" link add wan type veth peer name "$inet_if" netns "$LAB_INET" || fail "wan veth for $name"
@@ -303,8 +315,9 @@ lab_add_party() {
     LAB_ROUTER_NS[$name]=$router
     LAB_LAN[$name]=192.168.$n.2
   fi
-  ip -n "$LAB_INET" link set "$inet_if" master br0
+  [ "$kind" = public ] || ip -n "$LAB_INET" link set "$inet_if" master br0
   ip -n "$LAB_INET" link set "$inet_if" up
+  LAB_INET_IF[$name]=$inet_if
   _lab_offloads_off "$LAB_INET" "$inet_if"
   LAB_KIND[$name]=$kind
   LAB_IDX[$name]=$n
@@ -365,39 +378,55 @@ lab_lan_ip() {
   echo "${LAB_LAN[$1]}"
 }
 
-# _lab_filter NAME: iptables (filter) in the namespace that carries the
-# party's traffic: its router, or for a public party its host.
-_lab_filter_ns() {
-  if [ -n "${LAB_ROUTER_NS[$1]:-}" ]; then echo "${LAB_ROUTER_NS[$1]}"; else echo "${LAB_HOST_NS[$1]}"; fi
+# _lab_rules NAME DIR: "NS CHAIN MATCH..." lines: where the party's traffic
+# in direction DIR (out | in) can be filtered. A NATed party: its router's
+# FORWARD (out: -i lan, in: -i wan). A public party: the internet
+# namespace, which routes it (out: FORWARD/INPUT -i pN; in: FORWARD -o pN,
+# and OUTPUT -o pN for the answers of the servers that live there).
+_lab_rules() {
+  local name=$1 dir=$2 ns if
+  if [ -n "${LAB_ROUTER_NS[$name]:-}" ]; then
+    ns=${LAB_ROUTER_NS[$name]}
+    if [ "$dir" = out ]; then echo "$ns FORWARD -i lan"; else echo "$ns FORWARD -i wan"; fi
+  else
+    ns=$LAB_INET
+    if=${LAB_INET_IF[$name]}
+    if [ "$dir" = out ]; then
+      echo "$ns FORWARD -i $if"
+      echo "$ns INPUT -i $if"
+    else
+      echo "$ns FORWARD -o $if"
+      echo "$ns OUTPUT -o $if"
+    fi
+  fi
 }
 
-# lab_loss NAME PCT: drop PCT % of the packets in both directions on the
-# party's router (FORWARD; a public party: its host's INPUT and OUTPUT).
-# PCT 0 removes the loss. With the offloads off (ethtool), one drop is one
+# _lab_del_tagged NS TAG: delete every rule commented TAG in NS's filter table.
+_lab_del_tagged() {
+  local ns=$1 tag=$2 rule
+  while rule=$(ip netns exec "$ns" iptables -w -S | grep -m1 -- "--comment $tag "); do
+    # shellcheck disable=SC2086 # a rule's words
+    ip netns exec "$ns" iptables -w ${rule/#-A /-D } || break
+  done
+}
+
+# lab_loss NAME PCT: drop PCT % of the party's packets, each direction
+# (iptables -m statistic, inserted first: see _lab_rules for where). PCT 0
+# removes the loss. With the offloads off (ethtool), one drop is one
 # datagram; without ethtool, a drop can be a whole GSO batch (NATLAB.md).
 lab_loss() {
-  local name=$1 pct=$2 ns prob chain
+  local name=$1 pct=$2 prob ns chain match tag
   _lab_party "$name"
-  ns=$(_lab_filter_ns "$name")
-  # remove an earlier loss rule
-  for chain in FORWARD INPUT OUTPUT; do
-    while ip netns exec "$ns" iptables -w -S "$chain" | grep -q 'sfk-lab-loss'; do
-      ip netns exec "$ns" iptables -w -S "$chain" | grep 'sfk-lab-loss' | head -n 1 | sed 's/^-A /-D /' |
-        xargs ip netns exec "$ns" iptables -w
-    done
-  done
+  tag=sfk-lab-loss-$name
+  _lab_del_tagged "$(_lab_rules "$name" out | head -n 1 | cut -d' ' -f1)" "$tag"
   [ "$pct" = 0 ] && return 0
   prob=$(awk -v p="$pct" 'BEGIN{printf "%.4f", p / 100}')
-  if [ -n "${LAB_ROUTER_NS[$name]:-}" ]; then
-    set -- FORWARD
-  else
-    set -- INPUT OUTPUT
-  fi
-  for chain in "$@"; do
-    ip netns exec "$ns" iptables -w -I "$chain" 1 -m statistic --mode random --probability "$prob" \
-      -m comment --comment sfk-lab-loss -j DROP || fail "lab_loss $name $pct"
-  done
-  log "party $name: $pct % loss"
+  while read -r ns chain match; do
+    # shellcheck disable=SC2086 # match words
+    ip netns exec "$ns" iptables -w -I "$chain" 1 $match -m statistic --mode random --probability "$prob" \
+      -m comment --comment "$tag" -j DROP || fail "lab_loss $name $pct"
+  done < <(_lab_rules "$name" out; _lab_rules "$name" in)
+  log "party $name: $pct % loss each way"
 }
 
 # lab_rebind NAME: a NAT rebinding: the router forgets every mapping
@@ -421,40 +450,41 @@ lab_rebind() {
 }
 
 # lab_block NAME ADDR: drop the party's traffic to ADDR (IP or IP:PORT, UDP
-# and TCP), e.g. to make the first STUN server unreachable. lab_unblock
-# NAME ADDR removes it.
-_lab_block_rule() {
+# and TCP), e.g. to make the first STUN server unreachable: the datagrams
+# vanish on the way, as on a real network. lab_unblock NAME ADDR removes it.
+_lab_block_match() {
   local addr=$1 ip port
   ip=${addr%%:*}
   port=
   [ "$ip" != "$addr" ] && port=${addr#*:}
   if [ -n "$port" ]; then
-    echo "-d $ip -p udp --dport $port -m comment --comment sfk-lab-block -j DROP"
-    echo "-d $ip -p tcp --dport $port -m comment --comment sfk-lab-block -j DROP"
+    echo "-d $ip -p udp --dport $port"
+    echo "-d $ip -p tcp --dport $port"
   else
-    echo "-d $ip -m comment --comment sfk-lab-block -j DROP"
+    echo "-d $ip"
   fi
 }
 lab_block() {
-  local name=$1 ns chain rule
+  local name=$1 ns chain match m
   _lab_party "$name"
-  ns=$(_lab_filter_ns "$name")
-  if [ -n "${LAB_ROUTER_NS[$name]:-}" ]; then chain=FORWARD; else chain=OUTPUT; fi
-  while IFS= read -r rule; do
-    # shellcheck disable=SC2086 # a rule's words
-    ip netns exec "$ns" iptables -w -I "$chain" 1 $rule || fail "lab_block $name $2"
-  done < <(_lab_block_rule "$2")
+  while read -r ns chain match; do
+    while IFS= read -r m; do
+      # shellcheck disable=SC2086 # rule words
+      ip netns exec "$ns" iptables -w -I "$chain" 1 $match $m -m comment --comment "sfk-lab-block-$name" -j DROP ||
+        fail "lab_block $name $2"
+    done < <(_lab_block_match "$2")
+  done < <(_lab_rules "$name" out)
   log "party $name: traffic to $2 dropped"
 }
 lab_unblock() {
-  local name=$1 ns chain rule
+  local name=$1 ns chain match m
   _lab_party "$name"
-  ns=$(_lab_filter_ns "$name")
-  if [ -n "${LAB_ROUTER_NS[$name]:-}" ]; then chain=FORWARD; else chain=OUTPUT; fi
-  while IFS= read -r rule; do
-    # shellcheck disable=SC2086
-    ip netns exec "$ns" iptables -w -D "$chain" $rule 2>/dev/null
-  done < <(_lab_block_rule "$2")
+  while read -r ns chain match; do
+    while IFS= read -r m; do
+      # shellcheck disable=SC2086
+      ip netns exec "$ns" iptables -w -D "$chain" $match $m -m comment --comment "sfk-lab-block-$name" -j DROP 2>/dev/null
+    done < <(_lab_block_match "$2")
+  done < <(_lab_rules "$name" out)
   log "party $name: traffic to $2 allowed again"
 }
 
@@ -599,6 +629,9 @@ lab_wait_published() {
     fail "$1 did not publish $2 matching '$3' within ${4:-30} s (now '$(lab_published "$1" "$2")')"
   lab_published "$1" "$2"
 }
+
+# lab_website_summary: per party, reads, status codes, last published values.
+lab_website_summary() { "$PY" "$LAB_WEBSITE" summary "$LAB_DIR/website.jsonl"; }
 
 # lab_stun_probe NAME SERVER... : from ONE UDP socket in the party's host, a
 # STUN Binding request to each SERVER (IP:PORT); prints "SERVER MAPPED" lines.

@@ -138,6 +138,12 @@ lab_exec d "$PY" "$LAB_STUN_PROBE" --bind 0.0.0.0:41001 --timeout 5 --punch "$WA
   fail "cone<->cone punch: d heard nothing from a"
 wait "$pa" || fail "cone<->cone punch: a heard nothing from d"
 log "cone a <-> cone d: simultaneous punch works both ways"
+lab_bg c punch-c "$PY" "$LAB_STUN_PROBE" --bind 0.0.0.0:41001 --timeout 5 --punch "$WAN_A:41003"
+pc=$LAB_BG_PID
+lab_exec a "$PY" "$LAB_STUN_PROBE" --bind 0.0.0.0:41003 --timeout 5 --punch "$WAN_C:41001" >"$T/punch-a3.out" ||
+  fail "cone<->public punch: a heard nothing from c"
+wait "$pc" || fail "cone<->public punch: c heard nothing from a"
+log "cone a <-> public c: punch works both ways"
 # a punches to the mapping b's socket got towards the STUN server: a
 # symmetric NAT gives b another port towards a, so neither side gets through
 lab_bg a punch-a2 "$PY" "$LAB_STUN_PROBE" --bind 0.0.0.0:41002 --timeout 2 --punch "$B_SEEN"
@@ -173,6 +179,8 @@ got=$(head -n -1 <<<"$out" | "$PY" -c 'import json,sys; print(json.load(sys.stdi
 grep '"party": "a"' "$LAB_DIR/website.jsonl" | grep -q "\"client\": \"$WAN_A:" ||
   fail "the website's log shows no request of a from its NAT address $WAN_A"
 ! grep -qF "$(cat "$LAB_DIR/a/auth_key.txt")" "$LAB_DIR/website.jsonl" || fail "the website's log holds a's auth key"
+lab_website_summary >"$T/summary.out" || fail "summary failed"
+grep -q "published EXTERNAL_ADDR=$WAN_A:41000" "$T/summary.out" || fail "summary: $(cat "$T/summary.out")"
 log "website: a (via its NAT, seen from $WAN_A) published EXTERNAL_ADDR, b read it; published: $(lab_website_updates | tr '\n' ';')"
 
 # --- loss, block, rebind --------------------------------------------------------------------
@@ -180,7 +188,16 @@ lab_loss a 100
 lab_stun_probe a --timeout 1 "$S1" >"$T/probe.out" 2>&1 && fail "100 % loss: the STUN probe got an answer"
 lab_loss a 0
 probe a "$S1"
-log "loss: 100 % drops everything, 0 % restores"
+lab_loss c 100
+lab_stun_probe c --timeout 1 "$S1" >"$T/probe.out" 2>&1 && fail "100 % loss on a public host: the STUN probe got an answer"
+grep -q "$S1 timeout" "$T/probe.out" || fail "100 % loss on a public host: not a silent drop: $(cat "$T/probe.out")"
+lab_loss c 0
+lab_block c "$S2"
+lab_stun_probe c --timeout 1 "$S2" >"$T/probe.out" 2>&1 && fail "blocked on a public host: $S2 answered"
+grep -q "$S2 timeout" "$T/probe.out" || fail "block on a public host: not a silent drop: $(cat "$T/probe.out")"
+lab_unblock c "$S2"
+probe c "$S1" "$S2"
+log "loss: 100 % drops everything, 0 % restores (router and public host); block on a public host too"
 lab_block a "$S1"
 lab_stun_probe a --timeout 1 "$S1" "$S2" >"$T/probe.out" 2>&1 && fail "blocked: $S1 answered"
 [ -n "$(mapped "$S2")" ] && [ "$(mapped "$S2")" != timeout ] || fail "block of $S1 also blocked $S2"

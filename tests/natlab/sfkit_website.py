@@ -124,6 +124,8 @@ Commands (GET or POST; query parameters):
   /quit                             stop the double (exit status 0)
 Answers are JSON: {"ok": true, ...} or {"ok": false, "error": "..."}.
 The helper `sfkit_website.py ctl SOCK PATH?QUERY` does the same as curl.
+`sfkit_website.py summary LOG` prints, per party, its successful reads, its
+status codes and the last value it published of each NAME (for a closing note).
 
 SIGTERM/SIGINT stop the double with status 0.
 """
@@ -692,6 +694,34 @@ def ctl_main(argv):
     return 0 if b" 200 " in head.split(b"\r\n")[0] + b" " else 1
 
 
+# --- `summary` -------------------------------------------------------------------
+def summary_main(argv):
+    """sfkit_website.py summary LOG: per party, reads, publications, errors."""
+    if len(argv) != 1:
+        print("usage: sfkit_website.py summary LOG.jsonl", file=sys.stderr)
+        return 2
+    parties = {}
+    with open(argv[0], encoding="utf-8") as f:
+        for line in f:
+            e = json.loads(line)
+            if e.get("method") == "CONTROL":
+                continue
+            p = parties.setdefault(str(e.get("party")), {"reads": 0, "ok": 0, "codes": {}, "published": {}})
+            code = e.get("status")
+            p["codes"][str(code)] = p["codes"].get(str(code), 0) + 1
+            if code == 200 and e.get("path", "").endswith("/get_doc_ref_dict"):
+                p["reads"] += 1
+            if code == 200 and e.get("update"):
+                name, _, value = e["update"].partition("=")
+                p["published"][name] = value
+    for name, p in sorted(parties.items()):
+        print("%s: %d reads, status codes %s" % (name, p["reads"],
+              " ".join("%s x%d" % kv for kv in sorted(p["codes"].items()))))
+        for k, v in sorted(p["published"].items()):
+            print("  published %s=%s" % (k, v))
+    return 0
+
+
 # --- configuration ----------------------------------------------------------------
 def read_key(v):
     if v.startswith("@"):
@@ -741,6 +771,8 @@ def main():
     global STATE, ARGS, LOG_FILE, LISTENER
     if len(sys.argv) > 1 and sys.argv[1] == "ctl":
         return ctl_main(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "summary":
+        return summary_main(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config")
     ap.add_argument("--study", default="study-1")
