@@ -49,6 +49,21 @@ if [ -z "${SFKIT_PROXY_PLUGIN_DIR:-}" ]; then
 fi
 export SFKIT_PROXY SFKIT_PROXY_PLUGIN_DIR SFK_SRCDIR
 
+# Sanitizer builds (as in tests/integration/lib.sh): SFK_SANITIZERS from make,
+# or a look at the binary when run by hand.
+if [ -z "${SFK_SANITIZERS:-}" ]; then
+  if [ -f "$SFKIT_PROXY" ] && grep -aq '__asan_init' "$SFKIT_PROXY" 2>/dev/null; then
+    SFK_SANITIZERS=yes
+  else
+    SFK_SANITIZERS=no
+  fi
+fi
+export SFK_SANITIZERS
+if [ "$SFK_SANITIZERS" = yes ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
 PY=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 LAB_WEBSITE=$LAB_LIB_DIR/sfkit_website.py
 LAB_STUN_PROBE=$LAB_LIB_DIR/stun_probe.py
