@@ -232,6 +232,7 @@ _lab_ns() {
 # (or dropped) by iptables in a router is one datagram, not a GSO batch
 # (NATLAB.md). Without ethtool the offloads stay on: see README.md.
 _lab_offloads_off() {
+  [ -z "${LAB_KEEP_OFFLOADS:-}" ] || return 0 # to compare: GSO batches dropped whole
   command -v ethtool >/dev/null 2>&1 || return 0
   ip netns exec "$1" ethtool -K "$2" gso off gro off tso off tx-udp-segmentation off >/dev/null 2>&1 ||
     ip netns exec "$1" ethtool -K "$2" gso off gro off >/dev/null 2>&1
