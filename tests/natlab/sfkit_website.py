@@ -433,11 +433,14 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             raise ApiError(401, "Missing authorization key" if not auth else "invalid authorization key")
         user, sid = u
         entry["party"] = user
+        qs = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
         if STATE.terra:
-            qs = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
             if "study_id" not in qs:
                 raise ApiError(400, "Missing study ID")
             sid = qs["study_id"][0]
+        elif "study_id" in qs and qs["study_id"][0] != sid:
+            # the real site ignores study_id outside Terra: so does the double
+            entry["warning"] = "study_id %r ignored (not Terra): the key's study is %r" % (qs["study_id"][0], sid)
         entry["study"] = sid
         return user, sid
 
