@@ -64,6 +64,16 @@ static void client_free(struct ctl_client *cl) {
   free(cl);
 }
 
+/* Discard what the client sent beyond its request (bounded): closing a
+ * Unix socket with data still queued makes the client's next read fail
+ * with ECONNRESET before it has read our answer. */
+static void drain(int fd) {
+  char sink[1024];
+  for (int i = 0; i < 64; i++)
+    if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) <= 0)
+      break;
+}
+
 /* Write what the socket takes; 1 when done or dead (cl freed), else 0. */
 static int client_write(struct ctl_client *cl) {
   while (cl->outoff < cl->outlen) {
@@ -82,6 +92,7 @@ static int client_write(struct ctl_client *cl) {
   }
   /* Our FIN tells the client the answer is complete. */
   shutdown(cl->fd, SHUT_WR);
+  drain(cl->fd);
   client_free(cl);
   return 1;
 }
@@ -198,6 +209,8 @@ static void client_new(struct sfk_control *c, int fd) {
   if (c->nclients >= SFK_CONTROL_MAX_CLIENTS) {
     /* Tell it why rather than leave it waiting in the backlog. */
     (void)!send(fd, busy_msg, sizeof busy_msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+    drain(fd);
     close(fd);
     return;
   }

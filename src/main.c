@@ -147,6 +147,7 @@ static int cmd_status(int argc, char **argv) {
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   optind = 1;
+  opterr = 0; /* getopt would name the program "status" */
   while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
     if (c == 'c') {
       cfgpath = optarg;
@@ -167,7 +168,12 @@ static int cmd_status(int argc, char **argv) {
              "control.socket is not set), 2 usage or config error.\n");
       return EXIT_OK;
     } else {
-      fprintf(stderr, "Try 'sfkit-proxy status --help'.\n");
+      fprintf(stderr,
+              "sfkit-proxy status: %s '%s'\nTry 'sfkit-proxy status "
+              "--help'.\n",
+              optopt == 'c' ? "missing the file after" : "unknown option",
+              argv[optind - 1]);
+      opterr = 1;
       return EXIT_USAGE;
     }
   }
@@ -225,10 +231,14 @@ static int cmd_status(int argc, char **argv) {
   }
   const char *req = json ? "status json\n" : "status text\n";
   if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
-    fprintf(stderr, "sfkit-proxy status: cannot send to %s: %s\n", path,
-            strerror(errno));
-    close(fd);
-    return EXIT_RUNTIME;
+    /* A busy daemon answers and closes before reading: read that. */
+    int e = errno;
+    if (e != EPIPE && e != ECONNRESET) {
+      fprintf(stderr, "sfkit-proxy status: cannot send to %s: %s\n", path,
+              strerror(e));
+      close(fd);
+      return EXIT_RUNTIME;
+    }
   }
   /* Copy the answer through; an "error:" line goes to stderr instead. */
   char buf[16384];

@@ -247,8 +247,10 @@ static void scalar(struct sfk_report_buf *rb, const char *key,
   } else {
     if (!bad && !top(rb)->list)
       bad = put(rb, ": ", 2, lim) < 0;
+    /* An empty string shows as "" so the line does not look cut off. */
     if (!bad)
-      bad = put_text_str(rb, val ? val : "", lim) < 0 ||
+      bad = (val && *val ? put_text_str(rb, val, lim) : puts_(rb, "\"\"", lim)) <
+                0 ||
             put(rb, "\n", 1, lim) < 0;
   }
   if (bad)
