@@ -111,7 +111,7 @@ static void test_escaping(void) {
   r->str(r, "k\ney", "");
   is_str(sfk_report_buf_finish(&rb, NULL),
          "why: line1\\nline2\\t\\x1b[31mred\\x7f \\u009b \xc3\xa9 \\xff\n"
-         "k\\ney: \n",
+         "k\\ney: \"\"\n",
          "text: no raw control characters or escape sequences reach the "
          "terminal");
   sfk_report_buf_free(&rb);
