@@ -283,7 +283,10 @@ static int make_parent(const char *path) {
       continue;
     char c = *p;
     *p = '\0';
-    if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+    struct stat st;
+    /* mkdir only what is missing: on a read-only filesystem mkdir of an
+     * existing folder may fail with EROFS instead of EEXIST. */
+    if (stat(buf, &st) < 0 && mkdir(buf, 0700) < 0 && errno != EEXIST) {
       int e = errno;
       sfk_err(TAG, "cannot create the control socket's folder %s: %s", buf,
               strerror(e));

@@ -177,6 +177,23 @@ static void test_truncation(void) {
     sfk_report_buf_free(&rb);
   }
 
+  /* Cut at the deepest level: the closers still fit in the cap. */
+  for (int fmt = 0; fmt < 2; fmt++) {
+    struct sfk_report *r = start(&rb, fmt, SFK_REPORT_MIN_CAP);
+    for (int i = 0; i < SFK_REPORT_MAX_DEPTH; i++)
+      r->begin(r, i % 2 ? NULL : "d", i % 2 == 0);
+    for (int i = 0; i < 200; i++)
+      r->str(r, "k", "0123456789");
+    size_t len;
+    const char *out = sfk_report_buf_finish(&rb, &len);
+    ok(rb.truncated && len <= SFK_REPORT_MIN_CAP && strlen(out) == len,
+       "%s: cut %d levels deep stays within the cap (%zu)",
+       fmt ? "json" : "text", SFK_REPORT_MAX_DEPTH, len);
+    if (fmt == SFK_REPORT_JSON)
+      ok(balanced(out), "json: balanced after a deep cut");
+    sfk_report_buf_free(&rb);
+  }
+
   /* A single value larger than the cap. */
   char *big = malloc(10000);
   memset(big, 'y', 9999);
