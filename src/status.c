@@ -176,8 +176,9 @@ static void report_peer(struct sfk_daemon *d, struct sfk_report *r, size_t i,
         r->str(r, "why", lv->why);
     }
   }
-  const struct sfk_transport_ops *t = sfk_transport(d);
-  if (d->transport.started && t->peer_report) {
+  const struct sfk_transport_ops *t =
+      d->transport.started ? sfk_transport(d) : NULL;
+  if (t && t->peer_report) {
     struct sfk_report_guard g;
     sfk_report_guard_init(&g, r);
     t->peer_report(d->transport.self, pid, &g.r);
