@@ -22,8 +22,8 @@
 
 #define TAG "control"
 #define BACKLOG 32
-#define ACCEPT_BURST 16   /* accepts per wake-up, so others get the loop */
-#define ACCEPT_PAUSE 1.0  /* seconds, after running out of descriptors */
+#define ACCEPT_BURST 16  /* accepts per wake-up, so others get the loop */
+#define ACCEPT_PAUSE 1.0 /* seconds, after running out of descriptors */
 
 struct ctl_client {
   struct ctl_client *prev, *next;
@@ -45,7 +45,7 @@ static const char unknown_msg[] =
     "error: unknown request (send \"status text\" or \"status json\")\n";
 static const char nomem_msg[] = "error: out of memory\n";
 
-/* ---- clients ------------------------------------------------------------ */
+/* ---- clients ------------------------------------------------------------- */
 
 static void client_free(struct ctl_client *cl) {
   struct sfk_control *c = cl->ctl;
@@ -185,8 +185,7 @@ static void client_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   struct ctl_client *cl = w->data;
   (void)loop;
   (void)revents;
-  sfk_debug(TAG, "client took more than %.0f s; dropped",
-            SFK_CONTROL_TIMEOUT);
+  sfk_debug(TAG, "client took more than %.0f s; dropped", SFK_CONTROL_TIMEOUT);
   client_free(cl);
 }
 
@@ -323,8 +322,10 @@ static int remove_stale(const char *path, const struct sockaddr_un *sa) {
   if (lstat(path, &st) < 0)
     return errno == ENOENT ? 0 : -errno; /* gone meanwhile: bind again */
   if (!S_ISSOCK(st.st_mode)) {
-    sfk_err(TAG, "control.socket %s exists and is not a socket; remove it "
-                 "or set another control.socket", path);
+    sfk_err(TAG,
+            "control.socket %s exists and is not a socket; remove it "
+            "or set another control.socket",
+            path);
     return -EEXIST;
   }
   int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -335,9 +336,11 @@ static int remove_stale(const char *path, const struct sockaddr_un *sa) {
   close(probe);
   /* Connected, or a full backlog: somebody is listening. */
   if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
-    sfk_err(TAG, "another sfkit-proxy is already running with control socket "
-                 "%s; stop it first, or give this one another "
-                 "control.socket", path);
+    sfk_err(TAG,
+            "another sfkit-proxy is already running with control socket "
+            "%s; stop it first, or give this one another "
+            "control.socket",
+            path);
     return -EADDRINUSE;
   }
   if (e != ECONNREFUSED) {
@@ -377,8 +380,10 @@ static int check_mode(struct sfk_control *c) {
     }
     chmod(c->path, 0600); /* a filesystem that ignored umask */
   }
-  sfk_err(TAG, "the control socket %s has mode %03o, not 0600; refusing to "
-               "serve status on it", c->path, (unsigned)(st.st_mode & 0777));
+  sfk_err(TAG,
+          "the control socket %s has mode %03o, not 0600; refusing to "
+          "serve status on it",
+          c->path, (unsigned)(st.st_mode & 0777));
   return -EPERM;
 }
 
@@ -420,8 +425,7 @@ int sfk_control_open(struct sfk_control *c, struct sfk_daemon *d) {
       goto fail_quiet;
   }
   if (rc < 0) {
-    sfk_err(TAG, "cannot bind the control socket %s: %s", path,
-            strerror(-rc));
+    sfk_err(TAG, "cannot bind the control socket %s: %s", path, strerror(-rc));
     goto fail_quiet;
   }
   if ((rc = check_mode(c)) < 0) {
@@ -442,8 +446,7 @@ int sfk_control_open(struct sfk_control *c, struct sfk_daemon *d) {
   ev_io_start(d->loop, &c->accept_w);
   c->active = 1;
   sfk_info(TAG, "status on %s (mode 0600): sfkit-proxy status%s%s", path,
-           d->config_path ? " -c " : "",
-           d->config_path ? d->config_path : "");
+           d->config_path ? " -c " : "", d->config_path ? d->config_path : "");
   return 0;
 
 fail_quiet:

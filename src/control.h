@@ -35,11 +35,11 @@ struct sfk_control {
   int active;           /* fd is open and path is ours */
   int fd;               /* listening socket (valid when active) */
   ev_io accept_w;
-  ev_timer accept_pause; /* out of descriptors: accept again later */
+  ev_timer accept_pause;      /* out of descriptors: accept again later */
   struct ctl_client *clients; /* owned, doubly linked */
   size_t nclients;
-  char path[PATH_MAX];  /* the socket file we created */
-  dev_t dev;            /* its identity, so close unlinks only ours */
+  char path[PATH_MAX]; /* the socket file we created */
+  dev_t dev;           /* its identity, so close unlinks only ours */
   ino_t ino;
 };
 

@@ -23,7 +23,7 @@ static struct sfk_report_buf *RB(struct sfk_report *r) {
   return r->ctx;
 }
 
-/* ---- the buffer ------------------------------------------------------- */
+/* ---- the buffer ---------------------------------------------------------- */
 
 /* Make room for need bytes (plus the NUL); need <= rb->max. */
 static int grow(struct sfk_report_buf *rb, size_t need) {
@@ -66,7 +66,7 @@ static int put_indent(struct sfk_report_buf *rb, unsigned n, size_t limit) {
   return 0;
 }
 
-/* ---- escaping ----------------------------------------------------------- */
+/* ---- escaping ------------------------------------------------------------ */
 
 /* Length of the well-formed UTF-8 sequence of 2-4 bytes at p (RFC 3629:
  * no overlongs, no surrogates, nothing past U+10FFFF), else 0.  Stops at
@@ -83,8 +83,7 @@ static size_t utf8_seq(const unsigned char *p) {
     return 3;
   }
   if (c >= 0xf0 && c <= 0xf4) {
-    if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
-        (p[3] & 0xc0) != 0x80)
+    if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
       return 0;
     if ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
       return 0;
@@ -116,14 +115,30 @@ static int put_json_str(struct sfk_report_buf *rb, const char *s,
     size_t n;
     if (*p < 0x80) {
       switch (*p) {
-      case '"': e = "\\\""; break;
-      case '\\': e = "\\\\"; break;
-      case '\n': e = "\\n"; break;
-      case '\r': e = "\\r"; break;
-      case '\t': e = "\\t"; break;
-      case '\b': e = "\\b"; break;
-      case '\f': e = "\\f"; break;
-      default: snprintf(esc, sizeof esc, "\\u%04x", *p); break;
+      case '"':
+        e = "\\\"";
+        break;
+      case '\\':
+        e = "\\\\";
+        break;
+      case '\n':
+        e = "\\n";
+        break;
+      case '\r':
+        e = "\\r";
+        break;
+      case '\t':
+        e = "\\t";
+        break;
+      case '\b':
+        e = "\\b";
+        break;
+      case '\f':
+        e = "\\f";
+        break;
+      default:
+        snprintf(esc, sizeof esc, "\\u%04x", *p);
+        break;
       }
       n = 1;
     } else if ((n = utf8_seq(p)) > 0) {
@@ -185,7 +200,7 @@ static int put_text_str(struct sfk_report_buf *rb, const char *s,
   return 0;
 }
 
-/* ---- elements ------------------------------------------------------------- */
+/* ---- elements ------------------------------------------------------------ */
 
 static size_t content_limit(const struct sfk_report_buf *rb) {
   return rb->max - SFK_REPORT_RESERVE;
@@ -233,15 +248,15 @@ static void wrote(struct sfk_report_buf *rb) {
   L->n++;
 }
 
-static void scalar(struct sfk_report_buf *rb, const char *key,
-                   const char *val, int quoted) {
+static void scalar(struct sfk_report_buf *rb, const char *key, const char *val,
+                   int quoted) {
   if (rb->finished || rb->skip || rb->truncated)
     return;
   size_t mark = rb->len, lim = content_limit(rb);
   int bad = put_prefix(rb, key, lim) < 0;
   if (rb->format == SFK_REPORT_JSON) {
     if (!bad)
-      bad = !val ? puts_(rb, "null", lim) < 0
+      bad = !val     ? puts_(rb, "null", lim) < 0
             : quoted ? put_json_str(rb, val, lim) < 0
                      : puts_(rb, val, lim) < 0;
   } else {
@@ -249,8 +264,8 @@ static void scalar(struct sfk_report_buf *rb, const char *key,
       bad = put(rb, ": ", 2, lim) < 0;
     /* An empty string shows as "" so the line does not look cut off. */
     if (!bad)
-      bad = (val && *val ? put_text_str(rb, val, lim) : puts_(rb, "\"\"", lim)) <
-                0 ||
+      bad = (val && *val ? put_text_str(rb, val, lim)
+                         : puts_(rb, "\"\"", lim)) < 0 ||
             put(rb, "\n", 1, lim) < 0;
   }
   if (bad)
@@ -297,7 +312,7 @@ static void r_begin(struct sfk_report *r, const char *key, int list) {
   rb->depth++;
   rb->lv[rb->depth] = (struct sfk_report_level){
       .list = list ? 1 : 0,
-      .open_line = item ? 0 : 1, /* "key:" waits for its first child */
+      .open_line = item ? 0 : 1,    /* "key:" waits for its first child */
       .inline_first = item ? 1 : 0, /* a list item starts after "- " */
       .n = 0,
       .indent = indent};
@@ -333,7 +348,7 @@ static void r_end(struct sfk_report *r) {
   close_level(rb);
 }
 
-/* ---- lifetime --------------------------------------------------------------- */
+/* ---- lifetime ------------------------------------------------------------ */
 
 int sfk_report_buf_init(struct sfk_report_buf *rb, int format, size_t max) {
   memset(rb, 0, sizeof *rb);
@@ -395,7 +410,7 @@ void sfk_report_buf_free(struct sfk_report_buf *rb) {
   rb->len = rb->cap = 0;
 }
 
-/* ---- guard ------------------------------------------------------------------- */
+/* ---- guard --------------------------------------------------------------- */
 
 static void g_begin(struct sfk_report *r, const char *key, int list) {
   struct sfk_report_guard *g = r->ctx;

@@ -45,8 +45,8 @@ struct sfk_report_buf {
   size_t max;          /* the cap of len */
   int truncated;       /* content was dropped */
   int finished;
-  unsigned depth;      /* open levels above the root */
-  unsigned skip;       /* open begins being dropped (too deep, truncated) */
+  unsigned depth; /* open levels above the root */
+  unsigned skip;  /* open begins being dropped (too deep, truncated) */
   struct sfk_report_level lv[SFK_REPORT_MAX_DEPTH + 1]; /* lv[0]: root */
 };
 
@@ -57,8 +57,8 @@ struct sfk_report_buf {
 int sfk_report_buf_init(struct sfk_report_buf *rb, int format, size_t max);
 
 /* The emitter to hand to sfk_status_report() or a plugin's report(). */
-static inline struct sfk_report *sfk_report_buf_emitter(
-    struct sfk_report_buf *rb) {
+static inline struct sfk_report *
+sfk_report_buf_emitter(struct sfk_report_buf *rb) {
   return &rb->r;
 }
 

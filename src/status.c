@@ -51,8 +51,8 @@ static void report_daemon(struct sfk_daemon *d, struct sfk_report *r,
   else
     addr_str(r, "socks", &d->cfg.socks_listen, d->cfg.socks_listenlen);
   /* Whether auth is on, never the credentials. */
-  r->str(r, "socks_auth", d->cfg.socks_username[0] ? "username/password"
-                                                   : "none");
+  r->str(r, "socks_auth",
+         d->cfg.socks_username[0] ? "username/password" : "none");
   if (d->udp.fd >= 0)
     addr_str(r, "udp", &d->udp.local, d->udp.locallen);
   r->str(r, "relay_mode", sfk_relay_mode_str(d->cfg.relay_mode));
@@ -70,8 +70,8 @@ static void report_mapping(struct sfk_daemon *d, struct sfk_report *r,
   r->begin(r, "mapping", 0);
   addr_str(r, "address", &ns->mapping, ns->mappinglen);
   /* No server: discovery "none" reports the bound address itself. */
-  r->str(r, "server", ns->mapping_server[0] ? ns->mapping_server
-                                            : "(bound address)");
+  r->str(r, "server",
+         ns->mapping_server[0] ? ns->mapping_server : "(bound address)");
   r->num(r, "age_s", age_s(now, ns->mapping_ns));
   r->end(r);
 }
@@ -104,8 +104,8 @@ static void report_relay(struct sfk_daemon *d, struct sfk_report *r) {
     r->str(r, "state", "allocated");
     addr_str(r, "address", &ns->relayed, ns->relayedlen);
   } else {
-    r->str(r, "state", ns->relay_err || ns->relay_why[0] ? "unavailable"
-                                                         : "pending");
+    r->str(r, "state",
+           ns->relay_err || ns->relay_why[0] ? "unavailable" : "pending");
     error_str(r, ns->relay_err);
     if (ns->relay_why[0])
       r->str(r, "why", ns->relay_why);

@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2119,SC2317 # optional arguments; functions run via wait_until
+# shellcheck disable=SC2119,SC2317,SC2015 # optional arguments; functions run via wait_until; A && B || fail
 # `sfkit-proxy status` and the control socket: after a transfer both
 # parties show each other up on a direct path, in text and in JSON; the
 # socket is 0600 in a 0700 folder created for it; a second daemon on the

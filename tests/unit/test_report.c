@@ -75,8 +75,8 @@ static void test_nesting(void) {
   r->begin(r, NULL, 0);
   r->end(r);
   r->end(r);
-  is_str(sfk_report_buf_finish(&rb, NULL),
-         "l:\n  - a\n  - 7\n  - (none)\n", "text: scalar and empty items");
+  is_str(sfk_report_buf_finish(&rb, NULL), "l:\n  - a\n  - 7\n  - (none)\n",
+         "text: scalar and empty items");
   sfk_report_buf_free(&rb);
 
   r = start(&rb, SFK_REPORT_JSON, 0);
@@ -158,8 +158,7 @@ static void test_truncation(void) {
     }
     size_t len;
     const char *out = sfk_report_buf_finish(&rb, &len);
-    ok(len <= cap, "%s: capped (%zu <= %zu)", fmt ? "json" : "text", len,
-       cap);
+    ok(len <= cap, "%s: capped (%zu <= %zu)", fmt ? "json" : "text", len, cap);
     ok(strlen(out) == len, "%s: length matches", fmt ? "json" : "text");
     ok(rb.truncated, "%s: flagged as truncated", fmt ? "json" : "text");
     if (fmt == SFK_REPORT_JSON) {
@@ -202,8 +201,7 @@ static void test_truncation(void) {
   r->str(r, "a", "b");
   r->str(r, "big", big);
   r->str(r, "after", "c");
-  is_str(sfk_report_buf_finish(&rb, NULL),
-         "{\"a\":\"b\",\"truncated\":true}\n",
+  is_str(sfk_report_buf_finish(&rb, NULL), "{\"a\":\"b\",\"truncated\":true}\n",
          "json: an oversized value is dropped whole, later ones too");
   sfk_report_buf_free(&rb);
   free(big);

@@ -176,7 +176,7 @@ int main(void) {
                "\"since_s\":2,\"rtt_us\":1000,\"tx_bytes\":5}") != NULL,
      "peer 0 path, address, since, then the transport's counters");
   ok(strstr(s, "{\"pid\":2,\"vaddr\":\"10.0.0.2\",\"state\":\"down\"") !=
-         NULL &&
+             NULL &&
          strstr(s, "\"error\":\"Connection timed out\",\"why\":\"handshake "
                    "timed out\\u001b[2J\"") != NULL,
      "peer 2 down with error and why (escaped)");
