@@ -505,14 +505,22 @@ static void schedule(struct reg_sfkit *r) {
     return;
   ev_timer_stop(r->h->loop, &r->timer);
   for (;;) {
+    /* The first op that is due (publishing before reading), else the
+     * one due soonest. */
+    uint64_t now = now_ns(r);
     int best = -1;
+    for (int i = 0; i < OP_N && best < 0; i++)
+      if (r->op[i].wanted && r->op[i].due_ns <= now)
+        best = i;
+    for (int i = 0; i < OP_N && best < 0; i++)
+      if (r->op[i].wanted)
+        best = i;
     for (int i = 0; i < OP_N; i++)
-      if (r->op[i].wanted &&
-          (best < 0 || r->op[i].due_ns < r->op[best].due_ns))
+      if (r->op[i].wanted && r->op[i].due_ns < r->op[best].due_ns &&
+          r->op[best].due_ns > now)
         best = i;
     if (best < 0)
       return;
-    uint64_t now = now_ns(r);
     if (r->op[best].due_ns > now) {
       ev_timer_set(&r->timer, (double)(r->op[best].due_ns - now) / 1e9, 0.);
       ev_timer_start(r->h->loop, &r->timer);
@@ -758,7 +766,10 @@ static int sfkit_start(void *self) {
   r->started = 1;
   r->op[OP_READ].wanted = 1;
   r->op[OP_READ].due_ns = now_ns(r);
-  schedule(r);
+  /* From the loop, not now: the daemon publishes right after start(), and
+   * publishing first lets the first read show our own values too. */
+  ev_timer_set(&r->timer, 0., 0.);
+  ev_timer_start(r->h->loop, &r->timer);
   return 0;
 }
 
