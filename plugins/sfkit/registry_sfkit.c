@@ -101,6 +101,7 @@ struct reg_sfkit {
 
   struct outcome pub, rd;
   uint64_t n_requests, n_failures, n_retries;
+  unsigned streak; /* transient failures in a row, any op */
 };
 
 /* snprintf that cuts quietly: messages may be cut, never overflow. */
@@ -402,10 +403,14 @@ static void explain(const struct reg_sfkit *r, enum op op,
              "the website", what, r->s.key_file, srv[0] ? ": " : "", srv,
              "");
   } else if (s == 403) {
-    fmt(msg, sz, "%s: this auth key is not a participant of %s (or "
-             "the study does not exist): check party.study_id / --study "
-             "and that the key file is this party's key for this study",
-             what, st);
+    if (r->h->study_id && r->h->study_id[0])
+      fmt(msg, sz, "%s: this auth key is not a participant of %s (or the "
+          "study does not exist): check party.study_id / --study and that "
+          "%s is this party's key", what, st, r->s.key_file);
+    else
+      fmt(msg, sz, "%s: this auth key is not a participant of its study (or "
+          "the study no longer exists): check that %s is this party's key "
+          "for this study", what, r->s.key_file);
   } else if (s == 409 && strstr(srv, "GCP_PROJECT")) {
     fmt(msg, sz, "%s: the website refuses updates from this party "
              "until its personal parameters are set up (%s): open %s on "
@@ -543,10 +548,21 @@ static uint64_t retry_delay_ms(struct reg_sfkit *r, enum op op, enum kind k) {
     return jitter_ms(r, REFUSED_RETRY_MS);
   if (k == K_WAIT)
     return r->fast_ms;
+  /* The streak counts failures of every op: when the website is down,
+   * publishing and reading back off together. */
   uint64_t d = BACKOFF_FIRST_MS;
-  for (unsigned i = 1; i < o->failures && d < BACKOFF_MAX_MS; i++)
+  (void)o;
+  for (unsigned i = 1; i < r->streak && d < BACKOFF_MAX_MS; i++)
     d *= 2;
   return jitter_ms(r, d < BACKOFF_MAX_MS ? d : BACKOFF_MAX_MS);
+}
+
+/* The website is failing: no op runs before `until`, so one request
+ * probes it per backoff step instead of one per op. */
+static void hold_all(struct reg_sfkit *r, uint64_t until) {
+  for (int i = 0; i < OP_N; i++)
+    if (r->op[i].wanted && r->op[i].due_ns < until)
+      r->op[i].due_ns = until;
 }
 
 /* ---- reading the study ------------------------------------------------------ */
@@ -641,6 +657,7 @@ static void read_done(struct reg_sfkit *r, const struct sfk_http_res *res) {
              rc == -ENOMEM ? "out of memory" : err);
     o->failures++;
     r->n_failures++;
+    r->streak++;
     uint64_t delay = retry_delay_ms(r, OP_READ, K_TRANSIENT);
     char retry[64];
     fmt(retry, sizeof retry, "; retrying in %.1f s", (double)delay / 1e3);
@@ -648,6 +665,7 @@ static void read_done(struct reg_sfkit *r, const struct sfk_http_res *res) {
     outcome_set(&r->rd, rc, why);
     r->h->registry_result(r->h, 1, rc, why);
     o->due_ns = now + ms_ns(delay);
+    hold_all(r, o->due_ns);
     sfk_doc_free(&d);
     return;
   }
@@ -693,6 +711,7 @@ static void on_answer(void *arg, const struct sfk_http_res *res) {
   r->req = NULL;
   r->inflight = -1;
   if (res->code == CURLE_OK && res->status >= 200 && res->status < 300) {
+    r->streak = 0;
     if (op == OP_READ)
       read_done(r, res);
     else
@@ -704,12 +723,16 @@ static void on_answer(void *arg, const struct sfk_http_res *res) {
     explain(r, op, res, msg, sizeof msg, &k, &err);
     o->failures++;
     r->n_failures++;
+    if (k == K_TRANSIENT)
+      r->streak++;
     uint64_t delay = retry_delay_ms(r, op, k);
     fmt(retry, sizeof retry, "; retrying in %.1f s", (double)delay / 1e3);
     log_once(r, op, k == K_REFUSED ? SFK_LOG_ERROR : SFK_LOG_WARN, msg, retry);
     outcome_set(op == OP_READ ? &r->rd : &r->pub, err, msg);
     r->h->registry_result(r->h, op == OP_READ ? 1 : 0, err, msg);
     o->due_ns = now_ns(r) + ms_ns(delay);
+    if (k == K_TRANSIENT)
+      hold_all(r, o->due_ns);
   }
   if (op == OP_READ && r->reread) {
     /* A refresh came while this read was on its way. */
