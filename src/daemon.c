@@ -204,7 +204,10 @@ static void daemon_reload(struct sfk_daemon *d) {
     sfk_warn(TAG, "SIGHUP: changing the registry plugin needs a restart");
   } else if (reg->base->reconfigure && nc.registry.section) {
     const struct sfk_cfg_doc *old = reg->doc;
+    const struct sfk_cfg_node *old_sec = reg->section;
+    /* The new section, so --api / --auth-key-file still replace its keys. */
     reg->doc = nc.doc;
+    reg->section = nc.registry.section;
     const char *keys[128];
     size_t n = 0;
     for (const char *const *k = reg->base->keys; k && *k && n < 126; k++)
@@ -219,6 +222,7 @@ static void daemon_reload(struct sfk_daemon *d) {
                 strerror(-rc));
     }
     reg->doc = old;
+    reg->section = old_sec;
   } else {
     const struct sfk_registry_ops *r = reg->plugin.desc->ops;
     r->refresh(reg->self, SFK_PID_NONE);
