@@ -73,11 +73,23 @@ grep -q "$DEAD/wrong" p0.log && fail "party 0 used the config's api_url despite 
 for k in "$K0" "$K1"; do
   grep -q "$k" p0.log p1.log web.jsonl && fail "an auth key appears in a log"
 done
-# Each value was published once, and reads are polled, not hammered: at
-# most a few per second once everyone is known.
+# Each value was published once (the daemon publishes at start and on
+# changes only).
 n=$(web_log web "e['party'] == 'alice' and (e['update'] or '').startswith('EXTERNAL_ADDR=')")
 [ "$n" = 1 ] || fail "party 0 published EXTERNAL_ADDR $n times (expected once)"
 log "website log: both parties published EXTERNAL_ADDR and QUIC_PUBKEY_SHA256 and read the study, study_id=$STUDY on every call"
+
+# SIGHUP re-reads the registry section; the command line still wins.
+n0=$(web_log web "e['party'] == 'alice' and e['path'].endswith('get_doc_ref_dict')")
+kill -HUP "$(proxy_pid p0)"
+wait_log p0 "registry.sfkit: website $WEB_URL, poll 2.0 s" 10
+wait_until 10 _web_log_has web "e['party'] == 'alice' and e['path'].endswith('get_doc_ref_dict')" $((n0 + 1)) ||
+  fail "no read from party 0 after SIGHUP"
+grep -q "$DEAD/wrong" p0.log && fail "after SIGHUP party 0 used the config's api_url despite --api"
+grep -Eq 'registry.sfkit: .*(error|cannot|not accepted)' p0.log && fail "party 0 logged a registry error after SIGHUP"
+bad=$(web_log web "q.get('study_id') != '$STUDY'")
+[ "$bad" = 0 ] || fail "after SIGHUP: $bad requests without study_id=$STUDY"
+log "SIGHUP: party 0 re-read its registry section and kept --api / --auth-key-file / --study"
 
 stop_all
 pass
