@@ -11,10 +11,10 @@
 . "$(dirname "$0")/lib.sh"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/sfkit_lib.sh"
-need certtool ps
+need certtool ps curl
 
 cd "$T" || fail "cd $T"
-K0=$(new_key key0)  # alice, party 0 of s-main
+K0=$(new_key key0)  # alice, party 0 of s-main (bob 1, carl 2 never starts)
 K1=$(new_key key1)  # bob, party 1 of s-main
 KE=$(new_key keyE)  # eve: a valid key, but not a participant of s-main
 KC=$(new_key keyC)  # carol: a study whose parameters lack the proxy's two
@@ -22,7 +22,7 @@ KF=$(new_key keyF)  # frank: a study that is not complete yet
 KW=$(new_key keyW)  # a key the website does not know
 cat >web.json <<JSON
 {"studies": {
-   "s-main": {"participants": ["alice", "bob"]},
+   "s-main": {"participants": ["alice", "bob", "carl"]},
    "s-noparam": {"participants": ["carol", "dave"], "proxy_params": false},
    "s-incomplete": {"participants": ["frank", "gina"], "incomplete": true}},
  "keys": {"$K0": {"user": "alice", "study": "s-main"},
@@ -85,14 +85,37 @@ conf p1 1 key1
 start_proxy p0 p0.yaml
 start_proxy p1 p1.yaml
 wait_log p0 'the website answered 503' 10
-wait_log p0 'peers known 2/2' 40
-wait_log p1 'peers known 2/2' 40
+wait_log p0 'peers known 2/3' 40
+wait_log p1 'peers known 2/3' 40
 wait_log p1 'peer 0 at .*connection up' 30
 # (the double answers an injected fault before it looks at the key)
 n=$(web_log web "e['fault'] == 'status' and e['status'] == 503")
 [ "$n" -ge 2 ] || fail "only $n requests got the injected 503"
 grep -q 'retrying in' p0.log || fail "no retry announced"
 log "503 for 3 s: $n requests refused, retried, both parties came up afterwards"
+
+# A participant's malformed value is logged once, that participant stays
+# unknown, and the others carry on.
+web_ctl web 'set?study=s-main&user=carl&name=QUIC_PUBKEY_SHA256&value=0011223344556677889900112233445566778899001122334455667788990011'
+web_ctl web 'set?study=s-main&user=carl&name=EXTERNAL_ADDR&value=2001:db8::1:4000'
+wait_log p0 'participant 2 \(carl\) published a malformed value, treated as not published: EXTERNAL_ADDR "2001:db8::1:4000"' 20
+n=$(web_log web "e['party'] == 'alice' and e['path'].endswith('get_doc_ref_dict')")
+wait_until 20 _web_log_has web "e['party'] == 'alice' and e['path'].endswith('get_doc_ref_dict')" $((n + 2)) ||
+  fail "party 0 stopped reading the study"
+n=$(grep -c 'participant 2 (carl) published a malformed value' p0.log)
+[ "$n" = 1 ] || fail "the malformed value was logged $n times (expected once)"
+grep -q 'peers known 3/3' p0.log && fail "a malformed participant counted as known"
+grep -Eq 'peer 1 .*(down|left)' p0.log && fail "a malformed participant broke peer 1"
+mkdir www0
+make_file www0/file 1
+start_server http0 http www0
+got=$(curl -sS --fail --max-time 30 --socks5 "127.0.0.1:$(grep -m1 'listen:' p1.yaml | sed 's/.*127.0.0.1://')" \
+  "http://10.0.0.0:$SERVER_PORT/file" 2>curl.err | sha_stdin) || fail "curl between parties 0 and 1 failed: $(cat curl.err)"
+[ "$got" = "$(sha_file www0/file)" ] || fail "sha256 differs"
+# Fixed (the bracketed form), carl becomes known.
+web_ctl web 'set?study=s-main&user=carl&name=EXTERNAL_ADDR&value=%5B2001:db8::1%5D:4000'
+wait_log p0 'peers known 3/3' 20
+log "carl's malformed EXTERNAL_ADDR: warned once, carl unknown, parties 0 and 1 unaffected; fixed, carl known"
 
 # The key never reaches a log, the website's log, or the process list.
 ps -eo args >ps.txt
@@ -113,6 +136,21 @@ rc=$?
 grep -q 'open-auth.txt has mode 0644.*chmod 600' open.err || fail "a 0644 key file: no clear message: $(cat open.err)"
 grep -q "$K0" open.err && fail "the key's content is in the error"
 log "0644 key file refused: $(grep -m1 'mode 0644' open.err | cut -c1-240)"
+
+# Config errors are positioned, like every config error.
+cc() {
+  conf cc 0 key0 "$1" "$2"
+  timeout 20 "$SFKIT_PROXY" --check-config -c cc.yaml >cc.out 2>&1
+  rc=$?
+  [ "$rc" = 2 ] || fail "--check-config with $3: exit $rc (expected 2)"
+  grep -Eq "^cc.yaml:[0-9]+:[0-9]+: .*$4" cc.out || fail "--check-config with $3: $(cat cc.out)"
+}
+cc "ftp://example.org/api" "" "an ftp URL" "api_url must be an https:// \(or http://\) URL"
+cc "https://user:pw@example.org/api" "" "credentials in the URL" "must not hold a user name or password"
+cc "$WEB_URL" "  timeout: 50ms" "timeout 50ms" "timeout must be 100ms to 10m"
+cc "$WEB_URL" "  ca_file: nosuch.pem" "a missing ca_file" "ca_file .*nosuch.pem: no such file"
+grep -q 'pw' cc.out && fail "the URL's password is echoed"
+log "config errors: positioned (e.g. $(head -n1 cc.out | cut -c1-160))"
 
 # HTTPS with the site's own CA (certtool).
 cat >ca.tmpl <<TMPL

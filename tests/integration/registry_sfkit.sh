@@ -77,6 +77,9 @@ done
 # changes only).
 n=$(web_log web "e['party'] == 'alice' and (e['update'] or '').startswith('EXTERNAL_ADDR=')")
 [ "$n" = 1 ] || fail "party 0 published EXTERNAL_ADDR $n times (expected once)"
+# Unchanged reads (polled every 2 s) do not repeat the progress line.
+n=$(grep -c 'peers known 2/2' p0.log)
+[ "$n" = 1 ] || fail "'peers known 2/2' logged $n times (expected once)"
 log "website log: both parties published EXTERNAL_ADDR and QUIC_PUBKEY_SHA256 and read the study, study_id=$STUDY on every call"
 
 # SIGHUP re-reads the registry section; the command line still wins.
