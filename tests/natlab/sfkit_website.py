@@ -106,8 +106,9 @@ Commands (GET or POST; query parameters):
   /fault?kind=delay&ms=800          answer normally after MS milliseconds
   /fault?kind=close                 accept, read the request, close without
                                     an answer (an outage at the HTTP level)
-  /fault?kind=hang                  accept and never answer until the fault
-                                    ends (then close)
+  /fault?kind=hang                  accept and never answer: a hung request
+                                    is held until &seconds pass, or /reset
+                                    (then closed); &requests=N hangs N
   /fault?kind=refuse                stop listening: connections are refused
                                     (the port is bound again when it ends)
     each with &seconds=N (for N seconds) and/or &requests=N (for the next N
@@ -117,11 +118,14 @@ Commands (GET or POST; query parameters):
   /incomplete?study=ID&on=1|0       toggle the "no participants yet" state
   /set?study=ID&user=U&name=N&value=V  set a personal parameter directly
                                     (as if that party had published it)
-  /state                            the current studies (JSON) and fault
+  /state                            the current studies (JSON), the fault,
+                                    "hung" (requests held now), "listening"
   /log                              the request log so far (JSON lines)
   /quit                             stop the double (exit status 0)
 Answers are JSON: {"ok": true, ...} or {"ok": false, "error": "..."}.
 The helper `sfkit_website.py ctl SOCK PATH?QUERY` does the same as curl.
+`sfkit_website.py summary LOG` prints, per party, its successful reads, its
+status codes and the last value it published of each NAME (for a closing note).
 
 SIGTERM/SIGINT stop the double with status 0.
 """
@@ -185,6 +189,8 @@ class State:
         self.hidden_participants = {}  # id -> participants while incomplete
         self.keys = {}  # key -> (user, study)
         self.fault = None
+        self.hung = 0  # requests held by a hang fault now
+        self.epoch = 0  # bumped by /reset and /fault: ends every hang
         self.fault_lock = threading.Condition(LOCK)
         studies = cfg.get("studies", {})
         first = next(iter(studies), None)
@@ -282,6 +288,11 @@ class Fault:
         self.until = time.monotonic() + seconds if seconds is not None else None
         self.left = requests
         self.desc = {"kind": kind, "code": code, "ms": ms, "seconds": seconds, "requests": requests}
+        self.epoch = STATE.epoch  # /reset or a new /fault bumps STATE.epoch
+
+    def holding(self):
+        """A hung request stays hung: until the seconds pass, /reset or a new /fault."""
+        return STATE.epoch == self.epoch and (self.until is None or time.monotonic() < self.until)
 
     def active(self):
         if self.until is not None and time.monotonic() >= self.until:
@@ -367,8 +378,10 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             elif fault.kind in ("close", "hang"):
                 if fault.kind == "hang":
                     with STATE.fault_lock:
-                        while STATE.fault is fault and fault.active():
+                        STATE.hung += 1
+                        while fault.holding():
                             STATE.fault_lock.wait(0.1)
+                        STATE.hung -= 1
                 entry["status"] = 0
                 entry["error"] = "connection closed without an answer (fault %s)" % fault.kind
                 write_log(entry)
@@ -420,11 +433,14 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             raise ApiError(401, "Missing authorization key" if not auth else "invalid authorization key")
         user, sid = u
         entry["party"] = user
+        qs = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
         if STATE.terra:
-            qs = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
             if "study_id" not in qs:
                 raise ApiError(400, "Missing study ID")
             sid = qs["study_id"][0]
+        elif "study_id" in qs and qs["study_id"][0] != sid:
+            # the real site ignores study_id outside Terra: so does the double
+            entry["warning"] = "study_id %r ignored (not Terra): the key's study is %r" % (qs["study_id"][0], sid)
         entry["study"] = sid
         return user, sid
 
@@ -591,6 +607,8 @@ def control(cmd, q):
             raise ValueError("refuse takes seconds, not requests")
         f = Fault(kind, code=int(q.get("code", 503)), ms=int(q.get("ms", 0)), seconds=seconds, requests=requests)
         with LOCK:
+            STATE.epoch += 1
+            f.epoch = STATE.epoch
             STATE.fault = None if kind == "refuse" else f
             STATE.fault_lock.notify_all()
             if REFUSE_TIMER is not None:
@@ -607,6 +625,7 @@ def control(cmd, q):
         return 200, {"ok": True, "fault": f.desc}, None
     if cmd == "reset":
         with LOCK:
+            STATE.epoch += 1
             STATE.fault = None
             STATE.fault_lock.notify_all()
             if REFUSE_TIMER is not None:
@@ -635,7 +654,7 @@ def control(cmd, q):
             return 200, {"ok": True, "terra": STATE.terra, "studies": copy.deepcopy(STATE.studies),
                          "incomplete": dict(STATE.incomplete),
                          "fault": f.desc if f is not None and f.active() else None,
-                         "listening": LISTENER.srv is not None}, None
+                         "hung": STATE.hung, "listening": LISTENER.srv is not None}, None
     if cmd == "log":
         with LOCK:
             raw = b""
@@ -676,6 +695,34 @@ def ctl_main(argv):
     head, _, body = data.partition(b"\r\n\r\n")
     sys.stdout.write(body.decode())
     return 0 if b" 200 " in head.split(b"\r\n")[0] + b" " else 1
+
+
+# --- `summary` -------------------------------------------------------------------
+def summary_main(argv):
+    """sfkit_website.py summary LOG: per party, reads, publications, errors."""
+    if len(argv) != 1:
+        print("usage: sfkit_website.py summary LOG.jsonl", file=sys.stderr)
+        return 2
+    parties = {}
+    with open(argv[0], encoding="utf-8") as f:
+        for line in f:
+            e = json.loads(line)
+            if e.get("method") == "CONTROL":
+                continue
+            p = parties.setdefault(str(e.get("party")), {"reads": 0, "ok": 0, "codes": {}, "published": {}})
+            code = e.get("status")
+            p["codes"][str(code)] = p["codes"].get(str(code), 0) + 1
+            if code == 200 and e.get("path", "").endswith("/get_doc_ref_dict"):
+                p["reads"] += 1
+            if code == 200 and e.get("update"):
+                name, _, value = e["update"].partition("=")
+                p["published"][name] = value
+    for name, p in sorted(parties.items()):
+        print("%s: %d reads, status codes %s" % (name, p["reads"],
+              " ".join("%s x%d" % kv for kv in sorted(p["codes"].items()))))
+        for k, v in sorted(p["published"].items()):
+            print("  published %s=%s" % (k, v))
+    return 0
 
 
 # --- configuration ----------------------------------------------------------------
@@ -727,6 +774,8 @@ def main():
     global STATE, ARGS, LOG_FILE, LISTENER
     if len(sys.argv) > 1 and sys.argv[1] == "ctl":
         return ctl_main(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "summary":
+        return summary_main(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config")
     ap.add_argument("--study", default="study-1")
