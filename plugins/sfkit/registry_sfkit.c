@@ -5,9 +5,9 @@
  *     plugin: sfkit
  *     api_url: https://sfkit.org/api   # or --api URL
  *     auth_key_file: auth_key.txt      # or --auth-key-file FILE (chmod 600)
- *     poll: 10s                        # re-read period once every peer is known
- *     timeout: 10s                     # per request
- *     ca_file: site-ca.pem             # optional CA bundle
+ *     poll: 10s                        # re-read period once every peer is
+ * known timeout: 10s                     # per request ca_file: site-ca.pem #
+ * optional CA bundle
  *
  * Publishes EXTERNAL_ADDR and QUIC_PUBKEY_SHA256 (one update_firestore
  * call each) and reads every participant's values with get_doc_ref_dict;
@@ -35,14 +35,14 @@
 #include "sfkit_doc.h"
 #include "sfkit_http.h"
 
-#define MAX_BODY (1u << 20)      /* answers above 1 MiB are errors */
-#define KEY_SIZE 8192            /* auth keys / Terra tokens, with margin */
-#define FAST_FIRST_MS 1000u      /* polling while peers are missing ... */
-#define FAST_MAX_MS 5000u        /* ... backing off gently up to this */
-#define BACKOFF_FIRST_MS 500u    /* retries after transient errors ... */
-#define BACKOFF_MAX_MS 30000u    /* ... doubling up to this */
-#define REFUSED_RETRY_MS 30000u  /* after a 4xx: the cause needs a person */
-#define REFRESH_DELAY_MS 200u    /* coalesces refreshes of several peers */
+#define MAX_BODY (1u << 20)     /* answers above 1 MiB are errors */
+#define KEY_SIZE 8192           /* auth keys / Terra tokens, with margin */
+#define FAST_FIRST_MS 1000u     /* polling while peers are missing ... */
+#define FAST_MAX_MS 5000u       /* ... backing off gently up to this */
+#define BACKOFF_FIRST_MS 500u   /* retries after transient errors ... */
+#define BACKOFF_MAX_MS 30000u   /* ... doubling up to this */
+#define REFUSED_RETRY_MS 30000u /* after a 4xx: the cause needs a person */
+#define REFRESH_DELAY_MS 200u   /* coalesces refreshes of several peers */
 
 enum op { OP_ADDR = 0, OP_PIN = 1, OP_READ = 2, OP_N };
 static const char *const op_name[OP_N] = {SFK_DOC_ADDR_NAME, SFK_DOC_PIN_NAME,
@@ -50,20 +50,20 @@ static const char *const op_name[OP_N] = {SFK_DOC_ADDR_NAME, SFK_DOC_PIN_NAME,
 
 /* Settings from the section; replaced as a whole by reconfigure(). */
 struct settings {
-  char api_url[1024];        /* without a trailing '/' */
-  char key_file[4096];       /* path only, for messages */
-  char ca_file[4096];        /* "" for the system's CAs */
+  char api_url[1024];  /* without a trailing '/' */
+  char key_file[4096]; /* path only, for messages */
+  char ca_file[4096];  /* "" for the system's CAs */
   uint64_t poll_ms, timeout_ms;
-  int insecure_http;         /* http:// to a host that is not loopback */
-  struct curl_slist *hdrs;   /* owned: "Authorization: <key>" (a secret,
-                                wiped before it is freed) */
+  int insecure_http;       /* http:// to a host that is not loopback */
+  struct curl_slist *hdrs; /* owned: "Authorization: <key>" (a secret,
+                              wiped before it is freed) */
 };
 
 struct op_state {
-  int wanted;          /* ADDR/PIN: a value waits to be published */
-  uint64_t due_ns;     /* not before this (loop clock) */
-  unsigned failures;   /* in a row, for backoff */
-  char logged[320];    /* last error logged, so each is logged once */
+  int wanted;        /* ADDR/PIN: a value waits to be published */
+  uint64_t due_ns;   /* not before this (loop clock) */
+  unsigned failures; /* in a row, for backoff */
+  char logged[320];  /* last error logged, so each is logged once */
 };
 
 /* Last outcome of a publish or a read, for report(). */
@@ -81,8 +81,8 @@ struct reg_sfkit {
   struct sfk_http_req *req; /* in flight, or NULL */
   int inflight;             /* enum op of req, or -1 */
   char inflight_val[SFK_DOC_ADDR_SIZE + SFK_PIN_SIZE];
-  int reread;               /* refresh() came during a read */
-  ev_timer timer;           /* the next due operation */
+  int reread;     /* refresh() came during a read */
+  ev_timer timer; /* the next due operation */
 
   struct op_state op[OP_N];
   char addr[SFK_DOC_ADDR_SIZE]; /* to publish (website form), "" none */
@@ -153,7 +153,8 @@ static int is_loopback_host(const char *host) {
          strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
 }
 
-/* ---- settings ------------------------------------------------------------- */
+/* ---- settings -------------------------------------------------------------
+ */
 
 static void settings_free(struct settings *s) {
   hdrs_free(s->hdrs);
@@ -176,8 +177,10 @@ static int check_api_url(const struct sfk_host *h,
   size_t len = strlen(url);
   if (strncasecmp(url, "https://", 8) != 0 &&
       strncasecmp(url, "http://", 7) != 0) {
-    h->cfg_error(h, n, "%s must be an https:// (or http://) URL such as "
-                       "https://sfkit.org/api", what);
+    h->cfg_error(h, n,
+                 "%s must be an https:// (or http://) URL such as "
+                 "https://sfkit.org/api",
+                 what);
     return -EINVAL;
   }
   while (len && url[len - 1] == '/')
@@ -200,17 +203,21 @@ static int check_api_url(const struct sfk_host *h,
     rc = -EINVAL;
   } else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
     /* It would show in status and logs. */
-    h->cfg_error(h, n, "%s must not hold a user name or password (the "
-                       "auth key goes in auth_key_file)", what);
+    h->cfg_error(h, n,
+                 "%s must not hold a user name or password (the "
+                 "auth key goes in auth_key_file)",
+                 what);
     rc = -EINVAL;
   } else if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK ||
              curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_OK) {
-    h->cfg_error(h, n, "%s must not hold a query or fragment (use "
-                       "party.study_id / --study for the study)", what);
+    h->cfg_error(h, n,
+                 "%s must not hold a query or fragment (use "
+                 "party.study_id / --study for the study)",
+                 what);
     rc = -EINVAL;
   } else {
-    s->insecure_http = strncasecmp(s->api_url, "http://", 7) == 0 &&
-                       !is_loopback_host(host);
+    s->insecure_http =
+        strncasecmp(s->api_url, "http://", 7) == 0 && !is_loopback_host(host);
   }
   curl_free(host);
   curl_free(user);
@@ -234,8 +241,9 @@ static int settings_parse(const struct sfk_host *h,
   if (h->cfg_string(h, cfg, "api_url", NULL, &url) < 0) {
     bad = 1;
   } else if (!url || !url[0]) {
-    h->cfg_error(h, cfg, "registry 'sfkit' needs api_url (the website's API, "
-                         "e.g. https://sfkit.org/api) or --api URL");
+    h->cfg_error(h, cfg,
+                 "registry 'sfkit' needs api_url (the website's API, "
+                 "e.g. https://sfkit.org/api) or --api URL");
     bad = 1;
   } else {
     /* A value that is not the file's scalar came from --api. */
@@ -264,7 +272,8 @@ static int settings_parse(const struct sfk_host *h,
     if (stat(s->ca_file, &st) < 0 || !S_ISREG(st.st_mode)) {
       h->cfg_error(h, node_of(h, cfg, "ca_file"),
                    "ca_file %s: no such file (a PEM bundle of the CA that "
-                   "signed the website's certificate)", s->ca_file);
+                   "signed the website's certificate)",
+                   s->ca_file);
       bad = 1;
     }
   }
@@ -273,9 +282,10 @@ static int settings_parse(const struct sfk_host *h,
                   sizeof s->key_file) < 0) {
     bad = 1;
   } else if (!s->key_file[0]) {
-    h->cfg_error(h, cfg, "registry 'sfkit' needs auth_key_file (the auth key "
-                         "from the study's page, chmod 600) or "
-                         "--auth-key-file FILE");
+    h->cfg_error(h, cfg,
+                 "registry 'sfkit' needs auth_key_file (the auth key "
+                 "from the study's page, chmod 600) or "
+                 "--auth-key-file FILE");
     bad = 1;
   } else {
     /* key[] and line[] hold the secret: wiped below on every path. */
@@ -289,7 +299,8 @@ static int settings_parse(const struct sfk_host *h,
       if (ctl) {
         h->cfg_error(h, node_of(h, cfg, "auth_key_file"),
                      "the auth key in %s holds control characters (it "
-                     "must be one line of text)", s->key_file);
+                     "must be one line of text)",
+                     s->key_file);
         bad = 1;
       } else {
         fmt(line, sizeof line, "Authorization: %s", key);
@@ -308,7 +319,8 @@ static int settings_parse(const struct sfk_host *h,
   return 0;
 }
 
-/* ---- outcomes and messages ------------------------------------------------ */
+/* ---- outcomes and messages ------------------------------------------------
+ */
 
 static void outcome_set(struct outcome *o, int err, const char *why) {
   o->done = 1;
@@ -361,8 +373,8 @@ static void explain(const struct reg_sfkit *r, enum op op,
     switch (res->code) {
     case CURLE_OPERATION_TIMEDOUT:
       *err = -ETIMEDOUT;
-      fmt(msg, sz, "%s: no answer from %s within the timeout (%s)",
-               what, r->s.api_url, res->error);
+      fmt(msg, sz, "%s: no answer from %s within the timeout (%s)", what,
+          r->s.api_url, res->error);
       break;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
@@ -371,21 +383,21 @@ static void explain(const struct reg_sfkit *r, enum op op,
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
       *kind = K_REFUSED;
       *err = -EPERM;
-      fmt(msg, sz, "%s: the website's TLS certificate was not "
-               "accepted: %s (a site with its own CA needs registry.ca_file "
-               "set to that CA's PEM file)", what, res->error);
+      fmt(msg, sz,
+          "%s: the website's TLS certificate was not "
+          "accepted: %s (a site with its own CA needs registry.ca_file "
+          "set to that CA's PEM file)",
+          what, res->error);
       break;
     case CURLE_WRITE_ERROR:
       if (res->too_big) {
         *err = -EMSGSIZE;
-        fmt(msg, sz, "%s: the answer is larger than %u bytes", what,
-                 MAX_BODY);
+        fmt(msg, sz, "%s: the answer is larger than %u bytes", what, MAX_BODY);
         break;
       }
       /* fall through */
     default:
-      fmt(msg, sz, "%s: cannot reach %s: %s", what, r->s.api_url,
-               res->error);
+      fmt(msg, sz, "%s: cannot reach %s: %s", what, r->s.api_url, res->error);
       break;
     }
     return;
@@ -396,56 +408,70 @@ static void explain(const struct reg_sfkit *r, enum op op,
     *kind = K_TRANSIENT;
     *err = -EAGAIN;
     fmt(msg, sz, "%s: the website answered %ld%s%s%s", what, s,
-             srv[0] ? " (" : "", srv, srv[0] ? ")" : "");
+        srv[0] ? " (" : "", srv, srv[0] ? ")" : "");
   } else if (s == 401) {
-    fmt(msg, sz, "%s: the auth key in %s was not accepted (wrong or "
-             "expired key%s%s%s): download the study's auth key again from "
-             "the website", what, r->s.key_file, srv[0] ? ": " : "", srv,
-             "");
+    fmt(msg, sz,
+        "%s: the auth key in %s was not accepted (wrong or "
+        "expired key%s%s%s): download the study's auth key again from "
+        "the website",
+        what, r->s.key_file, srv[0] ? ": " : "", srv, "");
   } else if (s == 403) {
     if (r->h->study_id && r->h->study_id[0])
-      fmt(msg, sz, "%s: this auth key is not a participant of %s (or the "
+      fmt(msg, sz,
+          "%s: this auth key is not a participant of %s (or the "
           "study does not exist): check party.study_id / --study and that "
-          "%s is this party's key", what, st, r->s.key_file);
+          "%s is this party's key",
+          what, st, r->s.key_file);
     else
-      fmt(msg, sz, "%s: this auth key is not a participant of its study (or "
+      fmt(msg, sz,
+          "%s: this auth key is not a participant of its study (or "
           "the study no longer exists): check that %s is this party's key "
-          "for this study", what, r->s.key_file);
+          "for this study",
+          what, r->s.key_file);
   } else if (s == 409 && strstr(srv, "GCP_PROJECT")) {
-    fmt(msg, sz, "%s: the website refuses updates from this party "
-             "until its personal parameters are set up (%s): open %s on "
-             "the website and finish this party's parameters", what, srv,
-             st);
+    fmt(msg, sz,
+        "%s: the website refuses updates from this party "
+        "until its personal parameters are set up (%s): open %s on "
+        "the website and finish this party's parameters",
+        what, srv, st);
   } else if (s == 409) {
     *kind = K_WAIT;
     *err = -EAGAIN;
-    fmt(msg, sz, "%s: the study is not complete yet (not every "
-             "participant joined%s%s%s); waiting", what,
-             srv[0] ? ": " : "", srv, "");
+    fmt(msg, sz,
+        "%s: the study is not complete yet (not every "
+        "participant joined%s%s%s); waiting",
+        what, srv[0] ? ": " : "", srv, "");
   } else if (s == 400 && strstr(srv, "study ID")) {
-    fmt(msg, sz, "%s: the website needs a study id (Terra): set "
-             "party.study_id or pass --study ID", what);
+    fmt(msg, sz,
+        "%s: the website needs a study id (Terra): set "
+        "party.study_id or pass --study ID",
+        what);
   } else if (s == 400 && op != OP_READ) {
-    fmt(msg, sz, "the study has no parameter %s for this party (the "
-             "website answered 400%s%s%s): the study's personal parameters "
-             "must include %s and %s; ask the study owner to create the "
-             "study on an sfkit website version that creates them for "
-             "every participant (or use registry plugin 'static')",
-             name, srv[0] ? ": " : "", srv, "", SFK_DOC_ADDR_NAME,
-             SFK_DOC_PIN_NAME);
+    fmt(msg, sz,
+        "the study has no parameter %s for this party (the "
+        "website answered 400%s%s%s): the study's personal parameters "
+        "must include %s and %s; ask the study owner to create the "
+        "study on an sfkit website version that creates them for "
+        "every participant (or use registry plugin 'static')",
+        name, srv[0] ? ": " : "", srv, "", SFK_DOC_ADDR_NAME, SFK_DOC_PIN_NAME);
   } else if (s == 404) {
-    fmt(msg, sz, "%s: no sfkit API at %s (404): check api_url / --api "
-             "(it ends in /api)", what, r->s.api_url);
+    fmt(msg, sz,
+        "%s: no sfkit API at %s (404): check api_url / --api "
+        "(it ends in /api)",
+        what, r->s.api_url);
   } else if (s >= 300 && s < 400) {
-    fmt(msg, sz, "%s: the website redirects (%ld): set api_url to the "
-             "address it redirects to", what, s);
+    fmt(msg, sz,
+        "%s: the website redirects (%ld): set api_url to the "
+        "address it redirects to",
+        what, s);
   } else {
     fmt(msg, sz, "%s: the website answered %ld%s%s%s", what, s,
-             srv[0] ? " (" : "", srv, srv[0] ? ")" : "");
+        srv[0] ? " (" : "", srv, srv[0] ? ")" : "");
   }
 }
 
-/* ---- scheduling ------------------------------------------------------------- */
+/* ---- scheduling -------------------------------------------------------------
+ */
 
 static void schedule(struct reg_sfkit *r);
 
@@ -474,9 +500,8 @@ static int op_start(struct reg_sfkit *r, enum op op) {
   } else {
     char m[256];
     fmt(r->inflight_val, sizeof r->inflight_val, "%s",
-             op == OP_ADDR ? r->addr : r->pin);
-    fmt(m, sizeof m, "update_firestore::%s=%s", op_name[op],
-             r->inflight_val);
+        op == OP_ADDR ? r->addr : r->pin);
+    fmt(m, sizeof m, "update_firestore::%s=%s", op_name[op], r->inflight_val);
     if (sfk_http_escape(m, q, sizeof q) < 0)
       return -ENAMETOOLONG;
     n = snprintf(url, sizeof url, "%s/update_firestore?msg=%s%s%s",
@@ -535,8 +560,7 @@ static void schedule(struct reg_sfkit *r) {
     if (rc == 0)
       return;
     /* Cannot even start (out of memory, URL too long): try later. */
-    r->h->log(r->h, SFK_LOG_ERROR, "cannot start a request: %s",
-              strerror(-rc));
+    r->h->log(r->h, SFK_LOG_ERROR, "cannot start a request: %s", strerror(-rc));
     r->op[best].due_ns = now + ms_ns(BACKOFF_MAX_MS);
   }
 }
@@ -565,7 +589,8 @@ static void hold_all(struct reg_sfkit *r, uint64_t until) {
       r->op[i].due_ns = until;
 }
 
-/* ---- reading the study ------------------------------------------------------ */
+/* ---- reading the study ------------------------------------------------------
+ */
 
 static int peer_same(const struct sfk_peer *a, const struct sfk_peer *b) {
   return a->pid == b->pid && a->addrlen == b->addrlen &&
@@ -591,9 +616,10 @@ static int apply_doc(struct reg_sfkit *r, const struct sfk_doc *d) {
       /* Unknown, and said once per distinct problem. */
       fmt(bad[i], sizeof bad[i], "%s", p->bad);
       if (!(r->bad && i < r->npeers && strcmp(r->bad[i], bad[i]) == 0))
-        h->log(h, SFK_LOG_WARN, "participant %zu (%s) published a malformed "
-               "value, treated as not published: %s", i,
-               p->user[0] ? p->user : "?", p->bad);
+        h->log(h, SFK_LOG_WARN,
+               "participant %zu (%s) published a malformed "
+               "value, treated as not published: %s",
+               i, p->user[0] ? p->user : "?", p->bad);
       continue;
     }
     if (p->addr_st == SFK_DOC_OK && p->pin_st == SFK_DOC_OK) {
@@ -615,9 +641,10 @@ static int apply_doc(struct reg_sfkit *r, const struct sfk_doc *d) {
     r->fast_ms = r->fast_ms * 5 / 4 < cap ? r->fast_ms * 5 / 4 : cap;
   }
   if (h->self_pid >= n && !r->pid_warned) {
-    h->log(h, SFK_LOG_ERROR, "party.pid is %u but the study has %zu "
-           "participants (PIDs 0-%zu): check --pid", h->self_pid, n,
-           n ? n - 1 : 0);
+    h->log(h, SFK_LOG_ERROR,
+           "party.pid is %u but the study has %zu "
+           "participants (PIDs 0-%zu): check --pid",
+           h->self_pid, n, n ? n - 1 : 0);
     r->pid_warned = 1;
   } else if (h->self_pid < n && v[h->self_pid].pin[0] && !r->pid_warned) {
     /* Our pin under another PID: this party's user is elsewhere in the
@@ -626,7 +653,8 @@ static int apply_doc(struct reg_sfkit *r, const struct sfk_doc *d) {
     for (size_t i = 0; i < n; i++)
       if (i != h->self_pid && strcmp(v[i].pin, mine) == 0 &&
           strcmp(v[h->self_pid].pin, mine) != 0) {
-        h->log(h, SFK_LOG_ERROR, "party.pid is %u but the website lists "
+        h->log(h, SFK_LOG_ERROR,
+               "party.pid is %u but the website lists "
                "this party's pin at participant %zu (%s): use --pid %zu",
                h->self_pid, i, d->v[i].user, i);
         r->pid_warned = 1;
@@ -654,7 +682,7 @@ static void read_done(struct reg_sfkit *r, const struct sfk_http_res *res) {
     rc = apply_doc(r, &d);
   if (rc < 0) {
     fmt(why, sizeof why, "reading the study: %s",
-             rc == -ENOMEM ? "out of memory" : err);
+        rc == -ENOMEM ? "out of memory" : err);
     o->failures++;
     r->n_failures++;
     r->streak++;
@@ -680,7 +708,8 @@ static void read_done(struct reg_sfkit *r, const struct sfk_http_res *res) {
   sfk_doc_free(&d);
 }
 
-/* ---- publishing --------------------------------------------------------------- */
+/* ---- publishing
+ * --------------------------------------------------------------- */
 
 static void publish_done(struct reg_sfkit *r, enum op op) {
   struct op_state *o = &r->op[op];
@@ -695,7 +724,7 @@ static void publish_done(struct reg_sfkit *r, enum op op) {
   if (!r->op[OP_ADDR].wanted && !r->op[OP_PIN].wanted) {
     char why[320];
     fmt(why, sizeof why, "published %s %s and %s %s", SFK_DOC_ADDR_NAME,
-             r->addr, SFK_DOC_PIN_NAME, r->pin);
+        r->addr, SFK_DOC_PIN_NAME, r->pin);
     r->h->log(r->h, SFK_LOG_INFO, "%s", why);
     outcome_set(&r->pub, 0, why);
     r->h->registry_result(r->h, 0, 0, why);
@@ -744,10 +773,11 @@ static void on_answer(void *arg, const struct sfk_http_res *res) {
   schedule(r);
 }
 
-/* ---- ops ------------------------------------------------------------------ */
+/* ---- ops ------------------------------------------------------------------
+ */
 
 static const char *const sfkit_keys[] = {"api_url", "auth_key_file", "poll",
-                                         "timeout", "ca_file", NULL};
+                                         "timeout", "ca_file",       NULL};
 
 static int sfkit_create(const struct sfk_host *h,
                         const struct sfk_cfg_node *cfg, void **self) {
@@ -784,8 +814,10 @@ static int sfkit_start(void *self) {
   if (rc < 0)
     return rc;
   if (r->s.insecure_http)
-    r->h->log(r->h, SFK_LOG_WARN, "api_url %s is plain http: the auth key "
-              "crosses the network unencrypted (use https://)", r->s.api_url);
+    r->h->log(r->h, SFK_LOG_WARN,
+              "api_url %s is plain http: the auth key "
+              "crosses the network unencrypted (use https://)",
+              r->s.api_url);
   r->started = 1;
   r->op[OP_READ].wanted = 1;
   r->op[OP_READ].due_ns = now_ns(r);
@@ -852,8 +884,7 @@ static int sfkit_publish(void *self, const char *addr, const char *pin) {
   char a[SFK_DOC_ADDR_SIZE];
   if (sfk_doc_addr_format(addr, a, sizeof a) < 0 || !sfk_doc_pin_ok(pin)) {
     char why[160];
-    fmt(why, sizeof why, "cannot publish %s: not ip:port with a pin",
-             addr);
+    fmt(why, sizeof why, "cannot publish %s: not ip:port with a pin", addr);
     r->h->log(r->h, SFK_LOG_ERROR, "%s", why);
     outcome_set(&r->pub, -EINVAL, why);
     r->h->registry_result(r->h, 0, -EINVAL, why);
@@ -909,9 +940,9 @@ static void report_outcome(struct sfk_report *rp, const char *key,
 static void sfkit_report(void *self, struct sfk_report *rp) {
   struct reg_sfkit *r = self;
   rp->str(rp, "api_url", r->s.api_url);
-  rp->str(rp, "study_id", r->h->study_id && r->h->study_id[0]
-                              ? r->h->study_id
-                              : "(the auth key's study)");
+  rp->str(rp, "study_id",
+          r->h->study_id && r->h->study_id[0] ? r->h->study_id
+                                              : "(the auth key's study)");
   rp->num(rp, "poll_ms", (int64_t)r->s.poll_ms);
   report_outcome(rp, "publish", &r->pub);
   rp->str(rp, "address", r->addr[0] ? r->addr : "(none yet)");

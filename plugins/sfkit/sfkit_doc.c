@@ -7,8 +7,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,10 +123,10 @@ int sfk_doc_addr_format(const char *s, char *out, size_t outsz) {
     /* Eight groups, never "::": the website splits on "::". */
     const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
     const uint8_t *b = a->sin6_addr.s6_addr;
-    n = snprintf(out, outsz, "[%x:%x:%x:%x:%x:%x:%x:%x]:%u",
-                 b[0] << 8 | b[1], b[2] << 8 | b[3], b[4] << 8 | b[5],
-                 b[6] << 8 | b[7], b[8] << 8 | b[9], b[10] << 8 | b[11],
-                 b[12] << 8 | b[13], b[14] << 8 | b[15], ntohs(a->sin6_port));
+    n = snprintf(out, outsz, "[%x:%x:%x:%x:%x:%x:%x:%x]:%u", b[0] << 8 | b[1],
+                 b[2] << 8 | b[3], b[4] << 8 | b[5], b[6] << 8 | b[7],
+                 b[8] << 8 | b[9], b[10] << 8 | b[11], b[12] << 8 | b[13],
+                 b[14] << 8 | b[15], ntohs(a->sin6_port));
   }
   if (n < 0 || (size_t)n >= outsz) {
     if (outsz)
@@ -183,10 +183,11 @@ static void party_parse(struct sfk_doc_party *p, size_t i, const json_t *user,
     mine = NULL;
 
   p->addr_st = value_of(mine, SFK_DOC_ADDR_NAME, &s, why, sizeof why);
-  if (p->addr_st == SFK_DOC_OK && sfk_doc_addr_parse(s, &p->addr, &p->addrlen)) {
+  if (p->addr_st == SFK_DOC_OK &&
+      sfk_doc_addr_parse(s, &p->addr, &p->addrlen)) {
     sfk_doc_sanitize(s, q, sizeof q);
     fmt(why, sizeof why, "%s \"%s\" is not ip:port or [ipv6]:port",
-             SFK_DOC_ADDR_NAME, q);
+        SFK_DOC_ADDR_NAME, q);
     p->addr_st = SFK_DOC_BAD;
   }
   if (p->addr_st == SFK_DOC_BAD)
@@ -200,7 +201,7 @@ static void party_parse(struct sfk_doc_party *p, size_t i, const json_t *user,
     } else {
       sfk_doc_sanitize(s, q, sizeof q);
       fmt(why, sizeof why, "%s \"%s\" is not 64 lowercase hex digits",
-               SFK_DOC_PIN_NAME, q);
+          SFK_DOC_PIN_NAME, q);
       p->pin_st = SFK_DOC_BAD;
     }
   }
@@ -216,8 +217,8 @@ static void party_parse(struct sfk_doc_party *p, size_t i, const json_t *user,
     p->pin[0] = '\0';
 }
 
-int sfk_doc_parse(const char *body, size_t len, struct sfk_doc *out,
-                  char *err, size_t errsz) {
+int sfk_doc_parse(const char *body, size_t len, struct sfk_doc *out, char *err,
+                  size_t errsz) {
   json_error_t je;
   memset(out, 0, sizeof *out);
   if (errsz)
@@ -226,8 +227,8 @@ int sfk_doc_parse(const char *body, size_t len, struct sfk_doc *out,
   if (!root) {
     char t[sizeof je.text];
     sfk_doc_sanitize(je.text, t, sizeof t);
-    fmt(err, errsz, "the answer is not JSON (line %d column %d: %s)",
-             je.line, je.column, t);
+    fmt(err, errsz, "the answer is not JSON (line %d column %d: %s)", je.line,
+        je.column, t);
     return -EINVAL;
   }
   int rc = -EINVAL;
@@ -243,7 +244,7 @@ int sfk_doc_parse(const char *body, size_t len, struct sfk_doc *out,
   size_t n = json_array_size(parts);
   if (n > SFK_DOC_MAX_PARTIES) {
     fmt(err, errsz, "the study lists %zu participants (at most %d)", n,
-             SFK_DOC_MAX_PARTIES);
+        SFK_DOC_MAX_PARTIES);
     goto out;
   }
   out->v = calloc(n ? n : 1, sizeof *out->v);
@@ -267,8 +268,7 @@ void sfk_doc_free(struct sfk_doc *d) {
   memset(d, 0, sizeof *d);
 }
 
-void sfk_doc_error_text(const char *body, size_t len, char *out,
-                        size_t outsz) {
+void sfk_doc_error_text(const char *body, size_t len, char *out, size_t outsz) {
   json_error_t je;
   out[0] = '\0';
   if (!body || !len)

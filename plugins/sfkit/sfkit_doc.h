@@ -41,9 +41,9 @@ struct sfk_doc_party {
   int pin_st;
   struct sockaddr_storage addr; /* set when addr_st == SFK_DOC_OK */
   socklen_t addrlen;
-  char pin[SFK_PIN_SIZE];       /* set when pin_st == SFK_DOC_OK */
-  char bad[192];                /* why a value is malformed, for a log line;
-                                   the value is quoted, cut and sanitised */
+  char pin[SFK_PIN_SIZE]; /* set when pin_st == SFK_DOC_OK */
+  char bad[192];          /* why a value is malformed, for a log line;
+                             the value is quoted, cut and sanitised */
 };
 
 /* A parsed study.  v is owned; free it with sfk_doc_free(). */
@@ -63,8 +63,8 @@ struct sfk_doc {
  * has "index" lists and numbers) are ignored unless they are one of the
  * two names above.
  */
-int sfk_doc_parse(const char *body, size_t len, struct sfk_doc *out,
-                  char *err, size_t errsz);
+int sfk_doc_parse(const char *body, size_t len, struct sfk_doc *out, char *err,
+                  size_t errsz);
 
 /* Free what sfk_doc_parse() allocated; *d is zeroed. */
 void sfk_doc_free(struct sfk_doc *d);

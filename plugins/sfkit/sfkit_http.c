@@ -24,9 +24,9 @@ struct http_sock {
 
 struct sfk_http_req {
   struct sfk_http *c;
-  CURL *easy;              /* owned */
+  CURL *easy; /* owned */
   struct sfk_http_req *next;
-  char *buf;               /* owned: body so far, NUL-terminated */
+  char *buf; /* owned: body so far, NUL-terminated */
   size_t len, cap, max;
   int too_big;
   char errbuf[CURL_ERROR_SIZE];
@@ -176,8 +176,8 @@ static void check_done(struct sfk_http *c) {
     res.body = r->buf ? r->buf : "";
     res.len = r->len;
     res.error = code == CURLE_OK ? ""
-                : r->errbuf[0] ? r->errbuf
-                               : curl_easy_strerror(code);
+                : r->errbuf[0]   ? r->errbuf
+                                 : curl_easy_strerror(code);
     unlink_req(c, r);
     /* The callback may start or cancel requests, but r is no longer
      * listed, so it is freed only here. */
@@ -232,8 +232,8 @@ int sfk_http_get(struct sfk_http *c, const char *url,
   /* No SIGALRM in a daemon: the threaded resolver needs no signals. */
   bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
   bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms) != CURLE_OK;
-  bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->timeout_ms) !=
-         CURLE_OK;
+  bad |=
+      curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->timeout_ms) != CURLE_OK;
   bad |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
                           (curl_off_t)o->max_body) != CURLE_OK;
   bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;

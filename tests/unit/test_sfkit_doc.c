@@ -85,8 +85,8 @@ static void test_errors(void) {
   ok(parse("{\"title\":\"x\"}", &d, err, sizeof err) < 0 &&
          strstr(err, "participants"),
      "no participants list: %s", err);
-  ok(parse("{\"participants\":[],\"participants\":[]}", &d, err,
-           sizeof err) < 0,
+  ok(parse("{\"participants\":[],\"participants\":[]}", &d, err, sizeof err) <
+         0,
      "duplicate keys are refused");
   ok(sfk_doc_parse("{\"participants\":[]}", 5, &d, err, sizeof err) < 0,
      "a cut answer is refused");
@@ -118,11 +118,22 @@ static void test_addr(void) {
   is_str(out, "192.0.2.7:40000", "unchanged");
   is_int(sfk_doc_addr_parse("[2001:db8:0:0:0:0:0:1]:4000", &ss, &len), 0,
          "the expanded form parses");
-  const char *bad[] = {"1.2.3.4",     "1.2.3.4:0",      "1.2.3.4:65536",
-                       "1.2.3.4:+80", "0.0.0.0:80",     "224.0.0.1:80",
-                       "[::]:80",     "[ff02::1]:80",   "2001:db8::1:80",
-                       "[2001:db8::1]80", "host.example:80", "1.2.3.4:8 0",
-                       "[fe80::1%eth0]:80", "", ":80", "1.2.3.4:123456"};
+  const char *bad[] = {"1.2.3.4",
+                       "1.2.3.4:0",
+                       "1.2.3.4:65536",
+                       "1.2.3.4:+80",
+                       "0.0.0.0:80",
+                       "224.0.0.1:80",
+                       "[::]:80",
+                       "[ff02::1]:80",
+                       "2001:db8::1:80",
+                       "[2001:db8::1]80",
+                       "host.example:80",
+                       "1.2.3.4:8 0",
+                       "[fe80::1%eth0]:80",
+                       "",
+                       ":80",
+                       "1.2.3.4:123456"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     ok(sfk_doc_addr_parse(bad[i], &ss, &len) < 0, "refused: '%s'", bad[i]);
   is_int(sfk_doc_addr_format("[2001:db8::1]:4000", out, 10), -ENOSPC,
@@ -133,7 +144,8 @@ static void test_pin(void) {
   ok(sfk_doc_pin_ok(PIN_A), "a pin");
   ok(!sfk_doc_pin_ok("00"), "short");
   ok(!sfk_doc_pin_ok(PIN_A "0"), "long");
-  ok(!sfk_doc_pin_ok("00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"),
+  ok(!sfk_doc_pin_ok(
+         "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"),
      "uppercase");
   char s[8];
   sfk_doc_sanitize("abcdefghij", s, sizeof s);
