@@ -113,7 +113,7 @@ static void fmt(char *buf, size_t sz, const char *f, ...) {
   va_end(ap);
 }
 
-/* ---- small helpers ------------------------------------------------------ */
+/* ---- small helpers */
 
 static void wipe(void *p, size_t n) {
 #ifdef HAVE_EXPLICIT_BZERO
@@ -153,8 +153,7 @@ static int is_loopback_host(const char *host) {
          strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
 }
 
-/* ---- settings -------------------------------------------------------------
- */
+/* ---- settings */
 
 static void settings_free(struct settings *s) {
   hdrs_free(s->hdrs);
@@ -319,8 +318,7 @@ static int settings_parse(const struct sfk_host *h,
   return 0;
 }
 
-/* ---- outcomes and messages ------------------------------------------------
- */
+/* ---- outcomes and messages */
 
 static void outcome_set(struct outcome *o, int err, const char *why) {
   o->done = 1;
@@ -470,8 +468,7 @@ static void explain(const struct reg_sfkit *r, enum op op,
   }
 }
 
-/* ---- scheduling -------------------------------------------------------------
- */
+/* ---- scheduling */
 
 static void schedule(struct reg_sfkit *r);
 
@@ -545,12 +542,12 @@ static void schedule(struct reg_sfkit *r) {
     for (int i = 0; i < OP_N && best < 0; i++)
       if (r->op[i].wanted)
         best = i;
+    if (best < 0)
+      return;
     for (int i = 0; i < OP_N; i++)
       if (r->op[i].wanted && r->op[i].due_ns < r->op[best].due_ns &&
           r->op[best].due_ns > now)
         best = i;
-    if (best < 0)
-      return;
     if (r->op[best].due_ns > now) {
       ev_timer_set(&r->timer, (double)(r->op[best].due_ns - now) / 1e9, 0.);
       ev_timer_start(r->h->loop, &r->timer);
@@ -566,8 +563,7 @@ static void schedule(struct reg_sfkit *r) {
 }
 
 /* When op runs again after a failure of this kind. */
-static uint64_t retry_delay_ms(struct reg_sfkit *r, enum op op, enum kind k) {
-  struct op_state *o = &r->op[op];
+static uint64_t retry_delay_ms(struct reg_sfkit *r, enum kind k) {
   if (k == K_REFUSED)
     return jitter_ms(r, REFUSED_RETRY_MS);
   if (k == K_WAIT)
@@ -575,7 +571,6 @@ static uint64_t retry_delay_ms(struct reg_sfkit *r, enum op op, enum kind k) {
   /* The streak counts failures of every op: when the website is down,
    * publishing and reading back off together. */
   uint64_t d = BACKOFF_FIRST_MS;
-  (void)o;
   for (unsigned i = 1; i < r->streak && d < BACKOFF_MAX_MS; i++)
     d *= 2;
   return jitter_ms(r, d < BACKOFF_MAX_MS ? d : BACKOFF_MAX_MS);
@@ -589,8 +584,7 @@ static void hold_all(struct reg_sfkit *r, uint64_t until) {
       r->op[i].due_ns = until;
 }
 
-/* ---- reading the study ------------------------------------------------------
- */
+/* ---- reading the study */
 
 static int peer_same(const struct sfk_peer *a, const struct sfk_peer *b) {
   return a->pid == b->pid && a->addrlen == b->addrlen &&
@@ -633,8 +627,8 @@ static int apply_doc(struct reg_sfkit *r, const struct sfk_doc *d) {
   for (size_t i = 0; !changed && i < n; i++)
     changed = !peer_same(&v[i], &r->peers[i]);
   if (known != r->known || !r->have_peers) {
-    if (!r->have_peers || known != r->known)
-      h->log(h, SFK_LOG_INFO, "peers known %zu/%zu", known, n);
+    /* Progress, said when it changes; polling quickens again. */
+    h->log(h, SFK_LOG_INFO, "peers known %zu/%zu", known, n);
     r->fast_ms = FAST_FIRST_MS;
   } else if (known < n) {
     uint64_t cap = r->s.poll_ms < FAST_MAX_MS ? r->s.poll_ms : FAST_MAX_MS;
@@ -646,7 +640,7 @@ static int apply_doc(struct reg_sfkit *r, const struct sfk_doc *d) {
            "participants (PIDs 0-%zu): check --pid",
            h->self_pid, n, n ? n - 1 : 0);
     r->pid_warned = 1;
-  } else if (h->self_pid < n && v[h->self_pid].pin[0] && !r->pid_warned) {
+  } else if (h->self_pid < n && !r->pid_warned) {
     /* Our pin under another PID: this party's user is elsewhere in the
      * list, so peers would look for us at the wrong virtual address. */
     const char *mine = h->identity(h)->pin;
@@ -686,7 +680,7 @@ static void read_done(struct reg_sfkit *r, const struct sfk_http_res *res) {
     o->failures++;
     r->n_failures++;
     r->streak++;
-    uint64_t delay = retry_delay_ms(r, OP_READ, K_TRANSIENT);
+    uint64_t delay = retry_delay_ms(r, K_TRANSIENT);
     char retry[64];
     fmt(retry, sizeof retry, "; retrying in %.1f s", (double)delay / 1e3);
     log_once(r, OP_READ, SFK_LOG_WARN, why, retry);
@@ -708,8 +702,7 @@ static void read_done(struct reg_sfkit *r, const struct sfk_http_res *res) {
   sfk_doc_free(&d);
 }
 
-/* ---- publishing
- * --------------------------------------------------------------- */
+/* ---- publishing */
 
 static void publish_done(struct reg_sfkit *r, enum op op) {
   struct op_state *o = &r->op[op];
@@ -731,7 +724,7 @@ static void publish_done(struct reg_sfkit *r, enum op op) {
   }
 }
 
-/* ---- the answer of any request ------------------------------------------- */
+/* ---- the answer of any request */
 
 static void on_answer(void *arg, const struct sfk_http_res *res) {
   struct reg_sfkit *r = arg;
@@ -754,7 +747,7 @@ static void on_answer(void *arg, const struct sfk_http_res *res) {
     r->n_failures++;
     if (k == K_TRANSIENT)
       r->streak++;
-    uint64_t delay = retry_delay_ms(r, op, k);
+    uint64_t delay = retry_delay_ms(r, k);
     fmt(retry, sizeof retry, "; retrying in %.1f s", (double)delay / 1e3);
     log_once(r, op, k == K_REFUSED ? SFK_LOG_ERROR : SFK_LOG_WARN, msg, retry);
     outcome_set(op == OP_READ ? &r->rd : &r->pub, err, msg);
@@ -773,8 +766,7 @@ static void on_answer(void *arg, const struct sfk_http_res *res) {
   schedule(r);
 }
 
-/* ---- ops ------------------------------------------------------------------
- */
+/* ---- ops */
 
 static const char *const sfkit_keys[] = {"api_url", "auth_key_file", "poll",
                                          "timeout", "ca_file",       NULL};
