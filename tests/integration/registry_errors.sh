@@ -137,6 +137,20 @@ grep -q 'open-auth.txt has mode 0644.*chmod 600' open.err || fail "a 0644 key fi
 grep -q "$K0" open.err && fail "the key's content is in the error"
 log "0644 key file refused: $(grep -m1 'mode 0644' open.err | cut -c1-240)"
 
+# libcurl's proxy variables are honoured: through a proxy that is not
+# there the website is unreachable (and the error names that proxy); with
+# no_proxy for the website's host it is reached directly.
+free_port NOPROXY tcp
+conf px 0 key0
+http_proxy=http://127.0.0.1:$NOPROXY start_proxy px px.yaml
+wait_log px "cannot reach $WEB_URL: .*$NOPROXY" 20
+stop_proxy px
+conf pxn 0 key0
+http_proxy=http://127.0.0.1:$NOPROXY no_proxy=127.0.0.1 start_proxy pxn pxn.yaml
+wait_log pxn 'published EXTERNAL_ADDR' 20
+stop_proxy pxn
+log "http_proxy is honoured ($(grep -m1 'cannot reach' px.log | sed 's/.*cannot reach/cannot reach/' | cut -c1-160)); no_proxy too"
+
 # Config errors are positioned, like every config error.
 cc() {
   conf cc 0 key0 "$1" "$2"
