@@ -78,6 +78,17 @@ wait_log e409 'published EXTERNAL_ADDR' 40
 log "409: once the study is complete the proxy publishes and reads by itself"
 for n in e401 e403 e400 e409; do stop_proxy "$n"; done
 
+# Terra mode needs the study id: without party.study_id / --study, a clear
+# message (the website's 400 "Missing study ID").
+MAIN_URL=$WEB_URL
+start_website terra --config web.json --terra
+conf eterra 0 key0 "$WEB_URL"
+start_proxy eterra eterra.yaml
+wait_log eterra 'reading the study: the website needs a study id \(Terra\): set party.study_id or pass --study ID' 20
+stop_proxy eterra
+log "Terra without a study id: $(grep -m1 'needs a study id' eterra.log | cut -d' ' -f4- | cut -c1-160)"
+WEB_URL=$MAIN_URL
+
 # 5xx for a few seconds: retried with backoff; both parties come up after.
 web_ctl web 'fault?kind=status&code=503&seconds=3'
 conf p0 0 key0
