@@ -938,6 +938,7 @@ static void sfkit_report(void *self, struct sfk_report *rp) {
   rp->num(rp, "poll_ms", (int64_t)r->s.poll_ms);
   report_outcome(rp, "publish", &r->pub);
   rp->str(rp, "address", r->addr[0] ? r->addr : "(none yet)");
+  rp->str(rp, "confirmed", r->done_addr[0] ? r->done_addr : "(none yet)");
   rp->end(rp);
   report_outcome(rp, "read", &r->rd);
   rp->num(rp, "participants", (int64_t)r->npeers);

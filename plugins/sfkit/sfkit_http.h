@@ -32,7 +32,7 @@ struct sfk_http_res {
 
 /* Called once per request from the loop, never from sfk_http_get(),
  * and not at all after sfk_http_cancel()/sfk_http_del().  The callback
- * may start new requests. */
+ * may start or cancel requests, but must not delete the client. */
 typedef void (*sfk_http_cb)(void *arg, const struct sfk_http_res *res);
 
 struct sfk_http_opts {
