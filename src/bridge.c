@@ -125,8 +125,8 @@ static void bridge_free(struct sfk_bridge *b, int abort) {
     }
     close(b->fd);
   }
-  sfk_debug(TAG, "%s 10.0.0.%u:%u closed%s: %llu bytes up, %llu down",
-            b->opener ? "to" : "from", b->pid, b->port,
+  sfk_debug(TAG, "%s %s:%u closed%s: %llu bytes up, %llu down",
+            b->opener ? "to" : "from", VADDR(b->d, b->pid), b->port,
             abort ? " (aborted)" : "", (unsigned long long)b->up,
             (unsigned long long)b->down);
   for (struct chunk *c = b->out_head, *n; c; c = n) {
@@ -377,8 +377,8 @@ static void bridge_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   (void)loop;
   (void)revents;
   if (b->state == B_AWAIT_STATUS) {
-    sfk_info(TAG, "10.0.0.%u:%u: no answer from the peer in %.0fs", b->pid,
-             b->port, OPEN_TIMEOUT);
+    sfk_info(TAG, "%s:%u: no answer from the peer in %.0fs",
+             VADDR(b->d, b->pid), b->port, OPEN_TIMEOUT);
     bridge_socks_reply(b, SFK_ST_HOST_UNREACHABLE);
     bridge_free(b, 0);
   } else if (b->state == B_CONNECTING) {
@@ -437,7 +437,7 @@ void sfk_bridge_open_peer(struct sfk_daemon *d, int fd, uint32_t pid,
   void *ts = NULL;
   int rc = sfk_transport(d)->stream_open(d->transport.self, pid, port, b, &ts);
   if (rc < 0) {
-    sfk_info(TAG, "10.0.0.%u:%u: %s", pid, port,
+    sfk_info(TAG, "%s:%u: %s", VADDR(d, pid), port,
              rc == -EHOSTUNREACH ? "no such peer" : strerror(-rc));
     bridge_socks_reply(b, rc == -EHOSTUNREACH ? SFK_ST_HOST_UNREACHABLE
                                               : SFK_ST_FAILURE);
@@ -499,14 +499,15 @@ void *sfk_bridge_on_accept(struct sfk_daemon *d, void *ts, uint32_t pid,
   return b;
 }
 
-void sfk_bridge_on_status(struct sfk_daemon *d, void *app, uint8_t status) {
+void sfk_bridge_on_status(struct sfk_daemon *d, void *app, uint8_t status,
+                          const char *why) {
   struct sfk_bridge *b = app;
-  (void)d;
   if (b->state != B_AWAIT_STATUS)
     return;
   if (status != SFK_ST_OK) {
-    sfk_info(TAG, "10.0.0.%u:%u: SOCKS reply 0x%02x (%s)", b->pid, b->port,
-             status, socks5_reply_str(status));
+    sfk_info(TAG, "%s:%u: SOCKS reply 0x%02x (%s)%s%s", VADDR(d, b->pid),
+             b->port, status, socks5_reply_str(status), why ? ": " : "",
+             why ? why : "");
     bridge_socks_reply(b, status);
     bridge_free(b, 0);
     return;
@@ -551,18 +552,17 @@ void sfk_bridge_on_writable(struct sfk_daemon *d, void *app) {
 
 void sfk_bridge_on_closed(struct sfk_daemon *d, void *app, int err) {
   struct sfk_bridge *b = app;
-  (void)d;
   b->ts = NULL;
   if (b->state == B_AWAIT_STATUS) {
-    sfk_info(TAG, "10.0.0.%u:%u: stream ended before the peer answered (%s)",
-             b->pid, b->port, strerror(-err));
+    sfk_info(TAG, "%s:%u: stream ended before the peer answered (%s)",
+             VADDR(d, b->pid), b->port, strerror(-err));
     bridge_socks_reply(b, SFK_ST_HOST_UNREACHABLE);
     bridge_free(b, 0);
     return;
   }
   if (err < 0 || b->fd < 0) {
     if (err < 0)
-      sfk_debug(TAG, "10.0.0.%u:%u: stream ended: %s", b->pid, b->port,
+      sfk_debug(TAG, "%s:%u: stream ended: %s", VADDR(d, b->pid), b->port,
                 strerror(-err));
     bridge_free(b, err < 0);
     return;

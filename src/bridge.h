@@ -42,10 +42,16 @@ void sfk_bridge_close_all(struct sfk_daemon *d);
 /* Abort every local relay (shutdown). */
 void sfk_splice_close_all(struct sfk_daemon *d);
 
+/* A peer's virtual address for a log line ("10.0.0.3"); the buffer
+ * lives until the end of the enclosing full expression's block. */
+#define VADDR(d, pid)                                                         \
+  sfk_config_vaddr_str(&(d)->cfg, (pid), (char[32]){0}, 32)
+
 /* Host upcalls (host.c forwards to these). */
 void *sfk_bridge_on_accept(struct sfk_daemon *d, void *ts, uint32_t pid,
                            uint16_t port, uint8_t *status);
-void sfk_bridge_on_status(struct sfk_daemon *d, void *app, uint8_t status);
+void sfk_bridge_on_status(struct sfk_daemon *d, void *app, uint8_t status,
+                          const char *why);
 void sfk_bridge_on_data(struct sfk_daemon *d, void *app, const uint8_t *data,
                         size_t len, int fin);
 void sfk_bridge_on_writable(struct sfk_daemon *d, void *app);

@@ -442,6 +442,23 @@ static void check_plugins(struct chk *c) {
                  &cfg->transport);
   plugin_section(c, cfg->transport.section, "relay", "transport.relay", NULL, 1,
                  &cfg->relay);
+  cfg->relay_mode = SFK_RELAY_NONE;
+  if (cfg->relay.name[0]) {
+    const char *m = NULL;
+    cfg->relay_mode = SFK_RELAY_AUTO;
+    if (sfk_cfg_string(c->doc, cfg->relay.section, "mode", "auto", &m) < 0)
+      return;
+    if (strcmp(m, "always") == 0)
+      cfg->relay_mode = SFK_RELAY_ALWAYS;
+    else if (strcmp(m, "never") == 0)
+      cfg->relay_mode = SFK_RELAY_NEVER;
+    else if (strcmp(m, "auto") != 0) {
+      char q[SFK_CFG_QUOTE_MAX];
+      sfk_cfg_error(c->doc, sfk_cfg_get(cfg->relay.section, "mode"),
+                    "relay mode '%s': use auto, always or never",
+                    sfk_cfg_quote(m, q, sizeof q));
+    }
+  }
 }
 
 unsigned sfk_config_check_plugin_keys(const struct sfk_config *cfg, int kind,
@@ -458,6 +475,7 @@ unsigned sfk_config_check_plugin_keys(const struct sfk_config *cfg, int kind,
   case SFK_KIND_RELAY:
     pc = &cfg->relay;
     label = "transport.relay";
+    extra = "mode";
     break;
   case SFK_KIND_DISCOVERY:
     pc = &cfg->discovery;
@@ -760,4 +778,12 @@ const struct sfk_service *sfk_config_service(const struct sfk_config *cfg,
     return NULL; /* ranges do not overlap: no other entry has this port */
   }
   return NULL;
+}
+
+const char *sfk_config_vaddr_str(const struct sfk_config *cfg, uint32_t pid,
+                                 char *buf, size_t bufsz) {
+  uint32_t a = cfg->net + pid;
+  snprintf(buf, bufsz, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff,
+           (a >> 8) & 0xff, a & 0xff);
+  return buf;
 }

@@ -57,6 +57,8 @@ struct sfk_config {
   struct sfk_plugin_conf registry;  /* default "static" (no peers) */
   struct sfk_plugin_conf transport; /* default "quic" */
   struct sfk_plugin_conf relay;     /* transport.relay, optional */
+  int relay_mode; /* transport.relay.mode (read here, not by the plugin):
+                     enum sfk_relay_mode; SFK_RELAY_NONE without a relay */
 
   struct sfk_service services[SFK_MAX_SERVICES];
   unsigned nservices;
@@ -123,6 +125,10 @@ extern const char sfk_config_default_yaml[];
  * broadcast address), else 0. */
 int sfk_config_virtual_pid(const struct sfk_config *cfg, uint32_t addr,
                            uint32_t *pid);
+/* The virtual address of pid in the configured network ("10.0.0.3",
+ * "172.16.1.44"), into buf.  Returns buf. */
+const char *sfk_config_vaddr_str(const struct sfk_config *cfg, uint32_t pid,
+                                 char *buf, size_t bufsz);
 /* The service for (peer pid, port), or NULL if not allowed.  Service
  * port ranges never overlap (the loader refuses that), so at most one
  * matches. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "bridge.h"
 #include "host.h"
@@ -21,16 +22,29 @@
 
 /* ---- demultiplexing the shared UDP socket (RFC 7983, RFC 9443) ---------- */
 
+/* A STUN Binding message (RFC 8489: method 0x001 in any class), which
+ * belongs to discovery even when the TURN server sent it: one coturn
+ * often serves both. */
+static int is_stun_binding(const uint8_t *data, size_t len) {
+  if (len < 20 || data[0] > 3)
+    return 0;
+  unsigned type = (unsigned)data[0] << 8 | data[1];
+  unsigned method = (type & 0x000f) | ((type & 0x00e0) >> 1) |
+                    ((type & 0x3e00) >> 2);
+  return method == 0x001;
+}
+
 static void daemon_on_udp(void *arg, const struct sockaddr *from,
                           socklen_t fromlen, const uint8_t *data, size_t len) {
   struct sfk_daemon *d = arg;
   if (!len)
     return;
   /* Datagrams from the TURN server belong to the relay, whatever they
-   * look like. */
+   * look like, but for Binding answers to discovery. */
   if (d->relay.started) {
     const struct sfk_relay_ops *r = d->relay.plugin.desc->ops;
-    if (r->owns_source(d->relay.self, from, fromlen)) {
+    if (r->owns_source(d->relay.self, from, fromlen) &&
+        !is_stun_binding(data, len)) {
       r->on_datagram(d->relay.self, from, fromlen, data, len);
       return;
     }
@@ -43,7 +57,31 @@ static void daemon_on_udp(void *arg, const struct sockaddr *from,
     return;
   }
   if (d->transport.started)
-    sfk_transport(d)->on_datagram(d->transport.self, from, fromlen, data, len);
+    sfk_transport(d)->on_datagram(d->transport.self, SFK_PATH_DIRECT, from,
+                                  fromlen, data, len);
+}
+
+uint64_t sfk_daemon_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void sfk_daemon_republish(struct sfk_daemon *d) {
+  char addr[SFK_ADDRSTR_MAX];
+  const char *why = "";
+  if (!d->registry.started)
+    return;
+  if (sfk_netstate_choose(&d->net, d->cfg.relay_mode, addr, sizeof addr,
+                          &why) < 0)
+    return;
+  if (strcmp(addr, d->net.published) == 0)
+    return;
+  sfk_info(TAG, "publishing %s (%s)", addr, why);
+  snprintf(d->net.published, sizeof d->net.published, "%s", addr);
+  d->net.published_ns = sfk_daemon_now_ns();
+  const struct sfk_registry_ops *r = d->registry.plugin.desc->ops;
+  r->publish(d->registry.self, addr, d->ident.pub.pin);
 }
 
 /* ---- plugin instances --------------------------------------------------- */
@@ -68,6 +106,18 @@ static int instance_create(struct sfk_daemon *d, struct sfk_instance *inst,
   snprintf(inst->tag, sizeof inst->tag, "%s.%s", sfk_kind_name(inst->kind),
            pc->name);
   inst->doc = d->cfg.doc;
+  inst->section = sec;
+  if (inst->kind == SFK_KIND_REGISTRY) {
+    /* --api and --auth-key-file replace the registry's keys (SPEC). */
+    if (d->ov.api_url)
+      inst->ovr[inst->novr++] = (struct sfk_cfg_override){
+          .key = "api_url", .value = d->ov.api_url, .option = "--api"};
+    if (d->ov.auth_key_file)
+      inst->ovr[inst->novr++] = (struct sfk_cfg_override){
+          .key = "auth_key_file",
+          .value = d->ov.auth_key_file,
+          .option = "--auth-key-file"};
+  }
   int rc = sfk_plugin_load(&inst->plugin, inst->kind, pc->name, err, sizeof err);
   if (rc < 0) {
     sfk_cfg_error(d->cfg.doc, where ? where : sec, "%s", err);
@@ -83,6 +133,8 @@ static int instance_create(struct sfk_daemon *d, struct sfk_instance *inst,
     keys[n++] = "plugin";
     if (inst->kind == SFK_KIND_TRANSPORT)
       keys[n++] = "relay";
+    if (inst->kind == SFK_KIND_RELAY)
+      keys[n++] = "mode"; /* the site's policy: the daemon's to read */
     keys[n] = NULL;
     if (sfk_cfg_check_keys(d->cfg.doc, sec, section_name, keys, NULL))
       return -EINVAL;
@@ -200,6 +252,8 @@ int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
   d->udp.fd = -1;
   d->socks.fd = -1;
   sfk_peers_init(&d->peers);
+  sfk_netstate_init(&d->net);
+  d->started_ns = sfk_daemon_now_ns();
   instance_clear(&d->transport, d, SFK_KIND_TRANSPORT);
   instance_clear(&d->relay, d, SFK_KIND_RELAY);
   instance_clear(&d->discovery, d, SFK_KIND_DISCOVERY);
@@ -271,6 +325,9 @@ int sfk_daemon_start(struct sfk_daemon *d) {
   d->scratch = malloc(SFK_SCRATCH);
   if (!d->scratch)
     return -ENOMEM;
+  rc = sfk_resolver_init(&d->resolver, d->loop);
+  if (rc < 0)
+    return rc;
   rc = sfk_udp_open(&d->udp, d->loop, (struct sockaddr *)&d->cfg.udp_bind,
                     d->cfg.udp_bindlen, daemon_on_udp, d);
   if (rc < 0)
@@ -296,13 +353,7 @@ int sfk_daemon_start(struct sfk_daemon *d) {
       (rc = instance_start(&d->discovery)) < 0 ||
       (rc = instance_start(&d->registry)) < 0)
     return rc;
-  if (d->mappinglen) {
-    const struct sfk_registry_ops *r = d->registry.plugin.desc->ops;
-    char ma[SFK_ADDRSTR_MAX];
-    r->publish(d->registry.self,
-               sfk_addr_str((struct sockaddr *)&d->mapping, ma, sizeof ma),
-               d->ident.pub.pin);
-  }
+  sfk_daemon_republish(d);
 
   struct sockaddr_storage sl;
   socklen_t sll = sizeof sl;
@@ -333,6 +384,7 @@ void sfk_daemon_stop(struct sfk_daemon *d) {
 }
 
 void sfk_daemon_free(struct sfk_daemon *d) {
+  sfk_resolver_free(&d->resolver);
   instance_destroy(&d->registry);
   instance_destroy(&d->discovery);
   instance_destroy(&d->relay);

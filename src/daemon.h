@@ -11,10 +11,21 @@
 
 #include "config.h"
 #include "identity.h"
+#include "netstate.h"
 #include "peers.h"
 #include "plugin_loader.h"
 #include "socks_server.h"
+#include "resolver.h"
 #include "udp.h"
+
+/* A command-line value that replaces a key of a plugin's section
+ * (--api, --auth-key-file).  value is borrowed from argv. */
+struct sfk_cfg_override {
+  const char *key;
+  const char *value;
+  const char *option; /* "--api", for messages */
+};
+#define SFK_MAX_OVERRIDES 4
 
 /* A loaded plugin and its instance. */
 struct sfk_instance {
@@ -27,6 +38,10 @@ struct sfk_instance {
   void *self;                  /* plugin instance; NULL until created */
   int started;
   char tag[80];                /* "transport.quic" */
+  const struct sfk_cfg_node *section; /* the plugin's section, or NULL */
+  struct sfk_cfg_override ovr[SFK_MAX_OVERRIDES]; /* apply to `section` */
+  unsigned novr;
+  struct sfk_identity ident_view; /* identity without the key (host.c) */
 };
 
 struct sfk_daemon {
@@ -45,8 +60,9 @@ struct sfk_daemon {
   ev_prepare flush_prep;      /* writes them before the loop blocks */
   struct splice *splices;     /* local TCP-to-TCP relays (splice.c) */
   uint8_t *scratch;           /* TCP read buffer, SFK_SCRATCH bytes, owned */
-  struct sockaddr_storage mapping; /* last public mapping from discovery */
-  socklen_t mappinglen;
+  struct sfk_netstate net;     /* mapping, NAT, relay, registry outcomes */
+  struct sfk_resolver resolver;
+  uint64_t started_ns;
   ev_signal sig_term, sig_int, sig_hup;
   int exit_code;
 };
@@ -67,6 +83,12 @@ int sfk_daemon_start(struct sfk_daemon *d);
 /* Stop everything (plugins first so QUIC sends CONNECTION_CLOSE). */
 void sfk_daemon_stop(struct sfk_daemon *d);
 void sfk_daemon_free(struct sfk_daemon *d);
+
+/* Monotonic clock, nanoseconds. */
+uint64_t sfk_daemon_now_ns(void);
+/* Publish what the relay policy picks (sfk_netstate_choose) if it
+ * differs from what was last published. */
+void sfk_daemon_republish(struct sfk_daemon *d);
 
 /* Transport instance ops (typed). */
 static inline const struct sfk_transport_ops *

@@ -150,10 +150,11 @@ static size_t required_slots(int kind, const void *ops, struct slot *s) {
   } else if (kind == SFK_KIND_RELAY) {
     const struct sfk_relay_ops *r = ops;
     s[n++] = (struct slot)SLOT(r, on_datagram);
-    s[n++] = (struct slot)SLOT(r, relayed_addr);
-    s[n++] = (struct slot)SLOT(r, permit);
-    s[n++] = (struct slot)SLOT(r, send);
     s[n++] = (struct slot)SLOT(r, owns_source);
+    s[n++] = (struct slot)SLOT(r, permit);
+    s[n++] = (struct slot)SLOT(r, unpermit);
+    s[n++] = (struct slot)SLOT(r, send);
+    s[n++] = (struct slot)SLOT(r, info);
   } else if (kind == SFK_KIND_DISCOVERY) {
     const struct sfk_discovery_ops *d = ops;
     s[n++] = (struct slot)SLOT(d, on_datagram);

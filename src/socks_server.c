@@ -120,7 +120,7 @@ static void client_request(struct socks_client *c,
                           earlylen);
     return;
   }
-  sfk_debug(TAG, "CONNECT 10.0.0.%u:%u", pid, rq->port);
+  sfk_debug(TAG, "CONNECT %s:%u", VADDR(d, pid), rq->port);
   sfk_bridge_open_peer(d, fd, pid, rq->port, early, earlylen);
 }
 

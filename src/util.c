@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *sfk_addr_str(const struct sockaddr *sa, char *buf, size_t len) {
@@ -73,6 +74,72 @@ int sfk_read_first_line(const char *path, char *buf, size_t len) {
   }
   fclose(f);
   return rc;
+}
+
+int sfk_secret_read(const char *path, char *buf, size_t len, char *err,
+                    size_t errlen) {
+  if (len == 0)
+    return -EINVAL;
+  buf[0] = '\0';
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    int e = errno;
+    sfk_set_err(err, errlen, "cannot open %s: %s", path, strerror(e));
+    return -e;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    sfk_set_err(err, errlen, "%s is not a regular file", path);
+    return -EINVAL;
+  }
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    close(fd);
+    sfk_set_err(err, errlen,
+                "%s has mode %04o: a secret must be readable by its owner "
+                "only (chmod 600 %s)",
+                path, (unsigned)(st.st_mode & 07777), path);
+    return -EPERM;
+  }
+  /* Read at most len bytes: a longer first line is an error, and the
+   * rest of the file is never read into memory. */
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = read(fd, buf + got, len - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      sfk_wipe(buf, len);
+      buf[0] = '\0';
+      sfk_set_err(err, errlen, "cannot read %s: %s", path, strerror(e));
+      return -e;
+    }
+    if (n == 0)
+      break;
+    got += (size_t)n;
+    if (memchr(buf + got - (size_t)n, '\n', (size_t)n))
+      break;
+  }
+  close(fd);
+  size_t line = 0;
+  while (line < got && buf[line] != '\n' && buf[line] != '\r')
+    line++;
+  if (line >= len) {
+    sfk_wipe(buf, len);
+    buf[0] = '\0';
+    sfk_set_err(err, errlen, "%s: the first line is longer than %zu bytes",
+                path, len - 1);
+    return -E2BIG;
+  }
+  sfk_wipe(buf + line, len - line);
+  if (line == 0) {
+    sfk_set_err(err, errlen, "%s: the first line is empty (the secret "
+                "goes on the first line)", path);
+    return -ENODATA;
+  }
+  return 0;
 }
 
 void sfk_set_err(char *err, size_t errlen, const char *fmt, ...) {

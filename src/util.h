@@ -22,4 +22,15 @@ void sfk_set_err(char *err, size_t errlen, const char *fmt, ...)
  * Trailing CR/LF removed.  0, or negative errno. */
 int sfk_read_first_line(const char *path, char *buf, size_t len);
 
+/*
+ * Read a secret (auth key, password): the first line of a regular file
+ * that only its owner may read, without the line end, into buf[len].
+ * Refuses a missing or unreadable file, a file readable or writable by
+ * group or others, an empty first line, and a line of len bytes or
+ * more.  Returns 0, or a negative errno with a message in err that names
+ * the file and the fix (never any of its content).
+ */
+int sfk_secret_read(const char *path, char *buf, size_t len, char *err,
+                    size_t errlen);
+
 #endif

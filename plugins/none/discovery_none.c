@@ -39,7 +39,7 @@ static int none_start(void *self) {
     n->host->log(n->host, SFK_LOG_WARN,
                  "udp.bind is a wildcard address: with discovery 'none' "
                  "peers must be told this host's address in their configs");
-  n->host->mapping_changed(n->host, (struct sockaddr *)&ss, len);
+  n->host->mapping_changed(n->host, (struct sockaddr *)&ss, len, NULL);
   return 0;
 }
 

@@ -185,7 +185,7 @@ static void peer_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   if (p->present && p->addrlen && !is_client_of(qi, p->pid) &&
       (!p->conn || !(p->conn->flags & QCF_HS_DONE)) &&
       p->next_punch_ns <= now) {
-    h->udp_send(h, (const struct sockaddr *)&p->addr, p->addrlen,
+    h->udp_send(h, SFK_PATH_DIRECT, (const struct sockaddr *)&p->addr, p->addrlen,
                 (const uint8_t *)QUIC_PUNCH, QUIC_PUNCH_LEN, 0);
     p->next_punch_ns = now + QUIC_PUNCH_INTERVAL_MS * 1000000u;
   }
@@ -888,7 +888,7 @@ static void send_batch(struct quic_conn *qc, const ngtcp2_path *path,
   const struct sfk_host *h = qc->qi->h;
   int rv;
 
-  rv = h->udp_send(h, (const struct sockaddr *)path->remote.addr,
+  rv = h->udp_send(h, SFK_PATH_DIRECT, (const struct sockaddr *)path->remote.addr,
                    path->remote.addrlen, buf, len, npk > 1 ? gso : 0);
   if (rv != 0 && rv != -EAGAIN)
     h->log(h, SFK_LOG_DEBUG, "peer %u: udp_send: %s", qc->pid, strerror(-rv));

@@ -241,7 +241,7 @@ static void stateless_reset(struct quic_inst *qi, const struct sockaddr *from,
   n = ngtcp2_pkt_write_stateless_reset(buf, size, token, rnd, randlen);
   if (n <= 0)
     return;
-  h->udp_send(h, from, fromlen, buf, (size_t)n, 0);
+  h->udp_send(h, SFK_PATH_DIRECT, from, fromlen, buf, (size_t)n, 0);
   if (h->log_enabled(h, SFK_LOG_DEBUG)) {
     char a[64];
     h->log(h, SFK_LOG_DEBUG, "%s: packet for an unknown connection; sent a "
@@ -249,10 +249,11 @@ static void stateless_reset(struct quic_inst *qi, const struct sockaddr *from,
   }
 }
 
-static void quic_on_datagram(void *self, const struct sockaddr *from,
-                             socklen_t fromlen, const uint8_t *data,
-                             size_t len) {
+static void quic_on_datagram(void *self, int path,
+                             const struct sockaddr *from, socklen_t fromlen,
+                             const uint8_t *data, size_t len) {
   struct quic_inst *qi = self;
+  (void)path; /* TODO(relay): tag connections with the path */
   ngtcp2_version_cid vc;
   struct quic_conn *qc;
 

@@ -256,7 +256,7 @@ static void stream_status_then_close(struct quic_stream *s, uint8_t st,
 
   if (s->app && s->role == QS_OPENER && !(s->flags & QSF_STATUS)) {
     s->flags |= QSF_STATUS;
-    h->stream_status(h, s->app, st);
+    h->stream_status(h, s->app, st, NULL);
   }
   stream_close_app(s, err);
 }
@@ -561,7 +561,7 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id,
     ngtcp2_conn_extend_max_stream_offset(conn, id, 1);
     ngtcp2_conn_extend_max_offset(conn, 1);
     s->flags |= QSF_STATUS;
-    h->stream_status(h, s->app, st);
+    h->stream_status(h, s->app, st, NULL);
     if (s->app && st != SFK_ST_OK) {
       s->flags |= QSF_SHUT_REQ;
       quic_stream_defer(s);

@@ -22,9 +22,10 @@ static int mo_start(void *self) {
 static void mo_void(void *self) {
   (void)self;
 }
-static void mo_on_datagram(void *self, const struct sockaddr *from,
+static void mo_on_datagram(void *self, int path, const struct sockaddr *from,
                            socklen_t fromlen, const uint8_t *data, size_t len) {
   (void)self;
+  (void)path;
   (void)from;
   (void)fromlen;
   (void)data;

@@ -88,9 +88,17 @@ static void s_consumed(void *self, void *ts, size_t n) {
 static void s_reset(void *self, void *ts) {
   (void)self, (void)ts;
 }
-static int s_relayed(void *self, struct sockaddr_storage *o, socklen_t *l) {
-  (void)self, (void)o, (void)l;
+static int s_info(void *self, struct sfk_path_info *o) {
+  (void)self, (void)o;
   return -EAGAIN;
+}
+static void s_unpermit(void *self, const struct sockaddr *p, socklen_t l) {
+  (void)self, (void)p, (void)l;
+}
+static void s_tdgram(void *self, int path, const struct sockaddr *f,
+                     socklen_t fl, const uint8_t *b, size_t n) {
+  (void)path;
+  s_dgram(self, f, fl, b, n);
 }
 static int s_permit(void *self, const struct sockaddr *p, socklen_t l) {
   (void)self, (void)p, (void)l;
@@ -118,7 +126,7 @@ static int s_refresh(void *self, uint32_t pid) {
   { .create = s_create, .start = s_start, .stop = s_void, .destroy = s_void }
 
 static const struct sfk_transport_ops t_ops = {.base = BASE,
-                                               .on_datagram = s_dgram,
+                                               .on_datagram = s_tdgram,
                                                .peers_changed = s_void,
                                                .stream_open = s_open,
                                                .stream_reply = s_reply,
@@ -128,10 +136,11 @@ static const struct sfk_transport_ops t_ops = {.base = BASE,
                                                .stream_reset = s_reset};
 static const struct sfk_relay_ops r_ops = {.base = BASE,
                                            .on_datagram = s_dgram,
-                                           .relayed_addr = s_relayed,
+                                           .owns_source = s_owns,
                                            .permit = s_permit,
+                                           .unpermit = s_unpermit,
                                            .send = s_send,
-                                           .owns_source = s_owns};
+                                           .info = s_info};
 static const struct sfk_discovery_ops d_ops = {.base = BASE,
                                                .on_datagram = s_dgram};
 static const struct sfk_registry_ops g_ops = {
@@ -179,10 +188,11 @@ static const struct req reqs[] = {
     RT(stream_consumed),
     RT(stream_reset),
     RR(on_datagram),
-    RR(relayed_addr),
-    RR(permit),
-    RR(send),
     RR(owns_source),
+    RR(permit),
+    RR(unpermit),
+    RR(send),
+    RR(info),
     {SFK_KIND_DISCOVERY, "on_datagram",
      offsetof(struct sfk_discovery_ops, on_datagram)},
     {SFK_KIND_REGISTRY, "publish", offsetof(struct sfk_registry_ops, publish)},
@@ -240,10 +250,10 @@ static void test_check_desc(void) {
          0, "larger ops table accepted");
 
   d = desc(SFK_KIND_TRANSPORT, "quic", &t_ops, sizeof t_ops);
-  d.abi = 2;
+  d.abi = 1; /* a plugin built before NAT traversal */
   rc = sfk_plugin_check_desc(&d, SFK_KIND_TRANSPORT, "quic", err, sizeof err);
-  is_int(rc, -ENOEXEC, "ABI 2 refused");
-  ok(HAS("built for plugin ABI 2, this daemon speaks ABI 1: rebuild the "
+  is_int(rc, -ENOEXEC, "ABI 1 refused");
+  ok(HAS("built for plugin ABI 1, this daemon speaks ABI 2: rebuild the "
          "plugin against this sfkit-proxy's include/sfkit-proxy/plugin.h"),
      "ABI message as documented");
 
@@ -343,7 +353,7 @@ static void test_check_desc(void) {
   /* A short error buffer truncates without overflowing. */
   char tiny[8];
   d = desc(SFK_KIND_TRANSPORT, "x", &t_ops, sizeof t_ops);
-  d.abi = 2;
+  d.abi = 1;
   sfk_plugin_check_desc(&d, SFK_KIND_TRANSPORT, "x", tiny, sizeof tiny);
   is_int(strlen(tiny), 7, "message truncated to the buffer");
 }
@@ -366,7 +376,7 @@ static void test_load_file(const char *tmp) {
   rc = sfk_plugin_load_file(&p, path, SFK_KIND_TRANSPORT, "bad_abi", err,
                             sizeof err);
   is_int(rc, -ENOEXEC, "bad_abi.so refused");
-  ok(HAS(path, "ABI 999", "ABI 1", "rebuild", "include/sfkit-proxy/plugin.h"),
+  ok(HAS(path, "ABI 999", "ABI 2", "rebuild", "include/sfkit-proxy/plugin.h"),
      "bad_abi: file, both ABI numbers, the fix");
   ok(p.handle == NULL && p.desc == NULL, "nothing kept on failure");
 
