@@ -242,9 +242,12 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
-                    const char *config_path, const struct sfk_overrides *ov,
-                    int check_only) {
+/* The start of both inits: clear d, load the config.  Returns 0, 1 when
+ * the config has errors (keep going to report them all), or a negative
+ * errno when nothing could be loaded. */
+static int daemon_prologue(struct sfk_daemon *d, struct ev_loop *loop,
+                           const char *config_path,
+                           const struct sfk_overrides *ov) {
   memset(d, 0, sizeof *d);
   d->loop = loop;
   d->config_path = config_path;
@@ -262,8 +265,17 @@ int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
   int rc = sfk_config_load(&d->cfg, config_path, ov, stderr);
   if (rc < 0 && !d->cfg.doc)
     return rc;
-  int bad = rc < 0;
   sfk_log_setup(d->cfg.log_level, d->cfg.log_format);
+  return rc < 0;
+}
+
+int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
+                    const char *config_path, const struct sfk_overrides *ov,
+                    int check_only) {
+  int rc = daemon_prologue(d, loop, config_path, ov);
+  if (rc < 0)
+    return rc;
+  int bad = rc;
 
   if (!check_only && !bad) {
     char err[512];
@@ -294,6 +306,20 @@ int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
     if (instance_create(d, order[i].inst, order[i].pc, order[i].section) < 0)
       bad = 1;
   }
+  if (bad || sfk_cfg_errors(d->cfg.doc))
+    return -EINVAL;
+  return 0;
+}
+
+int sfk_daemon_init_discovery(struct sfk_daemon *d, struct ev_loop *loop,
+                              const char *config_path,
+                              const struct sfk_overrides *ov) {
+  int rc = daemon_prologue(d, loop, config_path, ov);
+  if (rc < 0)
+    return rc;
+  int bad = rc;
+  if (instance_create(d, &d->discovery, &d->cfg.discovery, "discovery") < 0)
+    bad = 1;
   if (bad || sfk_cfg_errors(d->cfg.doc))
     return -EINVAL;
   return 0;
