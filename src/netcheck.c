@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "netstate.h"
 #include "util.h"
 
 #define TAG "netcheck"
@@ -34,21 +35,6 @@ struct nc {
   struct sfk_probe_result r; /* copied from the callback */
   ev_timer deadline;
 };
-
-static const char *nat_name(int v) {
-  switch (v) {
-  case SFK_NAT_NONE:
-    return "none";
-  case SFK_NAT_ENDPOINT_INDEPENDENT:
-    return "endpoint-independent";
-  case SFK_NAT_ADDRESS_DEPENDENT:
-    return "address-dependent";
-  case SFK_NAT_ADDRESS_PORT_DEPENDENT:
-    return "address-and-port-dependent";
-  default:
-    return "unknown";
-  }
-}
 
 /* Only STUN (first byte 0-3) matters here; QUIC cannot arrive on a
  * fresh socket nobody knows. */
@@ -129,14 +115,14 @@ static void print_text(const struct sfk_probe_result *r, int code) {
                            sizeof a)
             : "unresolved";
     if (o->mapped.ss_family)
-      printf("%s (%s): mapped %s in %.1f ms\n", o->server, to,
+      printf("%s (%s): mapped %s in %.2f ms\n", o->server, to,
              sfk_addr_str((const struct sockaddr *)&o->mapped, b, sizeof b),
              (double)o->rtt_us / 1000.);
     else
       printf("%s (%s): no answer\n", o->server, to);
   }
-  printf("mapping:        %s\n", nat_name(r->mapping));
-  printf("filtering:      %s\n", nat_name(r->filtering));
+  printf("mapping:        %s\n", sfk_nat_str(r->mapping));
+  printf("filtering:      %s\n", sfk_nat_str(r->filtering));
   printf("summary:        %s\n", r->summary);
   printf("verdict:        %s\n", verdict(r, code));
 }
@@ -150,7 +136,7 @@ static void print_json(const struct sfk_probe_result *r, int code) {
                : "");
   printf(",\"mapping\":\"%s\",\"filtering\":\"%s\",\"direct_expected\":%s,"
          "\"exit_status\":%d,\"observations\":[",
-         nat_name(r->mapping), nat_name(r->filtering),
+         sfk_nat_str(r->mapping), sfk_nat_str(r->filtering),
          r->direct_expected ? "true" : "false", code);
   for (size_t i = 0; i < r->nobs; i++) {
     const struct sfk_probe_obs *o = &r->obs[i];

@@ -475,7 +475,6 @@ static void fail_over(struct disc *d, const char *why) {
 static void main_done(struct disc *d, struct txn *t, int err,
                       const struct stun_msg *m) {
   struct server *s = &d->srv[d->cur];
-  (void)t;
   if (d->state == ST_IDLE)
     return;
   if (err == -EPROTO) {
@@ -493,6 +492,13 @@ static void main_done(struct disc *d, struct txn *t, int err,
   if (rc < 0) {
     fail_over(d, "answer without a usable (XOR-)MAPPED-ADDRESS");
     return;
+  }
+  if (d->host->log_enabled(d->host, SFK_LOG_DEBUG)) {
+    char a[64];
+    d->host->log(d->host, SFK_LOG_DEBUG,
+                 "Binding answer from %s (%s) in %.2f ms", s->uri,
+                 addr_str((struct sockaddr *)&t->to, a, sizeof a),
+                 (double)t->rtt_us / 1000.);
   }
   d->fails_in_row = 0;
   d->last_answer_ns = d->host->now_ns(d->host);
@@ -670,7 +676,8 @@ static void probe_txn_done(struct disc *d, struct txn *t, int err,
     p->r.filtering = SFK_NAT_UNKNOWN;
     p->step = P_DONE;
   }
-  if (--p->pending == 0)
+  /* The first step also waits for every server's name. */
+  if (--p->pending == 0 && (p->step != P_SERVERS || p->resolving == 0))
     probe_step(d);
 }
 
@@ -852,7 +859,9 @@ static void resolve_cb(void *arg, int err, const struct sfk_addr *v, size_t n) {
   if (err < 0 || n == 0) {
     s->naddr = 0;
     d->host->log(d->host, SFK_LOG_WARN, "cannot resolve %s: %s", s->host,
-                 strerror(err < 0 ? -err : ENOENT));
+                 err == -EAGAIN ? "temporary failure, will try again"
+                 : err == -ENOENT || err == 0 ? "no such host name"
+                                              : strerror(-err));
   } else {
     s->naddr = n < MAX_ADDRS ? n : MAX_ADDRS;
     memcpy(s->addr, v, s->naddr * sizeof *v);
