@@ -506,11 +506,17 @@ static void main_done(struct disc *d, struct txn *t, int err,
   if (!d->mapped.ss_family ||
       !same_addr((struct sockaddr *)&ss, (struct sockaddr *)&d->mapped)) {
     char a[64], b[64];
-    if (d->mapped.ss_family)
+    addr_str((struct sockaddr *)&ss, a, sizeof a);
+    if (d->mapped.ss_family) {
       d->n.changes++;
-    d->host->log(d->host, SFK_LOG_INFO, "mapping %s (was %s) from %s",
-                 addr_str((struct sockaddr *)&ss, a, sizeof a),
-                 addr_str((struct sockaddr *)&d->mapped, b, sizeof b), s->uri);
+      d->host->log(d->host, SFK_LOG_INFO,
+                   "mapping changed to %s (was %s), "
+                   "from %s",
+                   a, addr_str((struct sockaddr *)&d->mapped, b, sizeof b),
+                   s->uri);
+    } else {
+      d->host->log(d->host, SFK_LOG_INFO, "mapping %s from %s", a, s->uri);
+    }
     memcpy(&d->mapped, &ss, len);
     d->mappedlen = len;
     d->host->mapping_changed(d->host, (struct sockaddr *)&ss, len, s->uri);

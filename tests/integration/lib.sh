@@ -472,6 +472,19 @@ start_coturn() {
   wait_until 20 stun_ping 127.0.0.2 $((cport + 1)) || fail "coturn $name does not answer on 127.0.0.2:$((cport + 1))"
 }
 
+# start_stun_server NAME [ARGS...]: run stun_server.py (a scripted STUN
+# server: see its header) in the background; sets STUN_PORT.
+start_stun_server() {
+  local name=$1
+  shift
+  rm -f "$T/$name.ready"
+  "$PY" "$LIB_DIR/stun_server.py" --ready-file "$T/$name.ready" "$@" \
+    >"$T/$name.out" 2>"$T/$name.err" &
+  track "$!"
+  wait_until 20 _nonempty "$T/$name.ready" || fail "stun server $name did not start"
+  STUN_PORT=$(cat "$T/$name.ready")
+}
+
 # stop_coturn PID: stop one coturn (SIGTERM, then SIGKILL after 5 s).
 stop_coturn() {
   local i

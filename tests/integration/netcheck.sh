@@ -5,6 +5,10 @@
 # endpoint-independent (CHANGE-REQUEST answers arrive), exit 0; --json
 # prints one object with the same verdict; a config whose servers do
 # not answer exits 3; a config error exits 2; discovery `none` exits 2.
+# Scripted servers play NATs: two that see the same public mapping from
+# different addresses (endpoint-independent, exit 0), two that see
+# different ones (the mapping depends on the destination, exit 1), and a
+# single one (behaviour unknown, exit 4).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -66,4 +70,25 @@ rc=$(netcheck -c none.yaml)
 [ "$rc" = 2 ] || fail "netcheck with discovery none exited $rc (want 2)"
 grep -q "cannot probe" nc.err || fail "no explanation for discovery none: $(cat nc.err)"
 log "exit 3 without answers, 2 for config errors"
+
+start_stun_server eim1 --mapped 198.51.100.7:40000
+X1=$STUN_PORT
+start_stun_server eim2 --host 127.0.0.2 --mapped 198.51.100.7:40000
+X2=$STUN_PORT
+start_stun_server sym --host 127.0.0.2 --mapped 198.51.100.7:40001
+X3=$STUN_PORT
+write_config nc.yaml 0 "$SOCKS" "$UDP" nc.key ""
+use_stun_discovery nc.yaml "[\"stun:127.0.0.1:$X1\", \"stun:127.0.0.2:$X2\"]" "  rto: 50ms"
+rc=$(netcheck -c nc.yaml)
+[ "$rc" = 0 ] || fail "endpoint-independent NAT: exit $rc (want 0): $(cat nc.out nc.err)"
+grep -q "^mapping: *endpoint-independent" nc.out || fail "mapping: $(cat nc.out)"
+use_stun_discovery nc.yaml "[\"stun:127.0.0.1:$X1\", \"stun:127.0.0.2:$X3\"]" "  rto: 50ms"
+rc=$(netcheck -c nc.yaml --json)
+[ "$rc" = 1 ] || fail "destination-dependent NAT: exit $rc (want 1): $(cat nc.out nc.err)"
+"$PY" -c 'import json,sys; o=json.load(open(sys.argv[1])); assert o["mapping"] == "address-dependent" and o["direct_expected"] is False, o' nc.out ||
+  fail "JSON for a destination-dependent NAT: $(cat nc.out)"
+use_stun_discovery nc.yaml "[\"stun:127.0.0.1:$X1\"]" "  rto: 50ms"
+rc=$(netcheck -c nc.yaml)
+[ "$rc" = 4 ] || fail "one vantage point: exit $rc (want 4): $(cat nc.out nc.err)"
+log "scripted NATs: endpoint-independent 0, destination-dependent 1, one server 4"
 pass
