@@ -672,10 +672,14 @@ static void probe_txn_done(struct disc *d, struct txn *t, int err,
       o->rtt_us = t->rtt_us;
     }
     struct stun_attr a;
+    /* The first RFC 5780 server is the primary of the next tests (an
+     * OTHER-ADDRESS on the server's own IP would test nothing). */
     if (p->step == P_SERVERS && p->primary < 0 &&
         stun_find(m, STUN_A_OTHER_ADDRESS, &a) == 0 &&
         stun_attr_addr(m, &a, 0, &p->other, &p->otherlen) == 0 &&
-        p->other.ss_family == o->server_addr.ss_family)
+        p->other.ss_family == o->server_addr.ss_family &&
+        !same_ip((struct sockaddr *)&p->other,
+                 (struct sockaddr *)&o->server_addr))
       p->primary = t->tag;
   } else if (err == -EPROTO && p->step >= P_FILT2) {
     /* The server refused CHANGE-REQUEST (420): filtering unknown. */

@@ -53,4 +53,21 @@ n=$(grep -c "public address" p0.log)
 log "keep-alive failover from :$A to :$B, mapping reported once"
 
 stop_all
+
+# Config errors are positioned and exit 2.
+bad() {
+  write_config bad.yaml 0 "$SOCKS" "$UDP" p0.key ""
+  use_stun_discovery bad.yaml "$1" "${3:-}"
+  local rc=0
+  "$SFKIT_PROXY" --check-config -c bad.yaml >bad.out 2>&1 || rc=$?
+  [ "$rc" = 2 ] || fail "config '$1' ${3:-}: exit $rc (want 2): $(cat bad.out)"
+  grep -q "bad.yaml:[0-9]*:[0-9]*: .*$2" bad.out || fail "config '$1': no positioned '$2': $(cat bad.out)"
+}
+bad '[]' "non-empty list"
+bad '["turn:127.0.0.1:3478"]' "not a STUN server"
+bad '["stun:127.0.0.1:0"]' "port must be 1-65535"
+bad '["::1:3478"]' "in brackets"
+bad '["stun:127.0.0.1"]' "keepalive must be between" "  keepalive: 10ms"
+bad '["stun:127.0.0.1"]' "unknown key 'timeout'" "  timeout: 5s"
+log "bad configs refused at their positions"
 pass
