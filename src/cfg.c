@@ -145,6 +145,11 @@ static struct sfk_cfg_doc *doc_new(const char *name, FILE *errsink) {
   return doc;
 }
 
+void sfk_cfg_doc_set_sink(struct sfk_cfg_doc *doc, FILE *f) {
+  if (doc && doc->sink)
+    doc->sink->f = f ? f : stderr;
+}
+
 void sfk_cfg_doc_del(struct sfk_cfg_doc *doc) {
   if (!doc)
     return;

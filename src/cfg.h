@@ -36,6 +36,8 @@ struct sfk_cfg_doc;
 #define SFK_CFG_MAX_DEPTH 64
 #define SFK_CFG_MAX_MAP 1024 /* entries per map */
 struct sfk_cfg_doc *sfk_cfg_load_file(const char *path, FILE *errsink);
+/* Report later errors of doc to f (e.g. after a temporary sink closed). */
+void sfk_cfg_doc_set_sink(struct sfk_cfg_doc *doc, FILE *f);
 /* Parse YAML from memory; `name` is used in messages. */
 struct sfk_cfg_doc *sfk_cfg_load_string(const char *name, const char *text,
                                         size_t len, FILE *errsink);

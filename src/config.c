@@ -18,6 +18,7 @@
 #include "autoconfig.h" /* autoconf: first in every .c file */
 
 #include "config.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -298,6 +299,16 @@ static void check_socks(struct chk *c) {
   }
   sfk_cfg_path(c->doc, s, "password_file", NULL, cfg->socks_password_file,
                sizeof cfg->socks_password_file);
+  if (cfg->socks_password_file[0] && un) {
+    /* Checked here so --check-config catches what start-up would refuse
+     * (missing, empty, readable by others); the daemon reads it again
+     * when it opens the SOCKS port. */
+    char pw[256], err[PATH_MAX + 160];
+    if (sfk_secret_read(cfg->socks_password_file, pw, sizeof pw, err,
+                        sizeof err) < 0)
+      sfk_cfg_error(c->doc, pn, "%s", err);
+    sfk_wipe(pw, sizeof pw);
+  }
   if (un && !pn)
     sfk_cfg_error(c->doc, key_node(s, "username"),
                   "'username' needs 'password_file' in section 'socks'");

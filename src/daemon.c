@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "bridge.h"
@@ -139,6 +140,15 @@ static int instance_create(struct sfk_daemon *d, struct sfk_instance *inst,
     if (sfk_cfg_check_keys(d->cfg.doc, sec, section_name, keys, NULL))
       return -EINVAL;
   }
+  for (unsigned i = 0; i < inst->novr; i++) {
+    const char *const *k = inst->base->keys;
+    while (k && *k && strcmp(*k, inst->ovr[i].key) != 0)
+      k++;
+    if (!k || !*k)
+      sfk_warn(TAG, "%s is ignored: the %s plugin '%s' has no '%s'",
+               inst->ovr[i].option, sfk_kind_name(inst->kind), pc->name,
+               inst->ovr[i].key);
+  }
   sfk_host_init(inst);
   unsigned before = sfk_cfg_errors(d->cfg.doc);
   rc = inst->base->create(&inst->host, sec, &inst->self);
@@ -184,27 +194,125 @@ static void instance_destroy(struct sfk_instance *inst) {
 
 /* ---- signals ------------------------------------------------------------ */
 
+/* Config errors found on SIGHUP go through the log, so they follow
+ * --log-format json like every other line: a FILE* whose writes are cut
+ * into lines and logged at error level. */
+struct errsink {
+  char line[1024];
+  size_t len;
+};
+
+static ssize_t errsink_write(void *cookie, const char *buf, size_t n) {
+  struct errsink *e = cookie;
+  for (size_t i = 0; i < n; i++) {
+    if (buf[i] == '\n' || e->len == sizeof e->line - 1) {
+      e->line[e->len] = '\0';
+      if (e->len)
+        sfk_err("config", "%s", e->line);
+      e->len = 0;
+      if (buf[i] == '\n')
+        continue;
+    }
+    e->line[e->len++] = buf[i];
+  }
+  return (ssize_t)n;
+}
+
+static int errsink_close(void *cookie) {
+  struct errsink *e = cookie;
+  if (e->len) {
+    e->line[e->len] = '\0';
+    sfk_err("config", "%s", e->line);
+  }
+  return 0;
+}
+
+static FILE *log_errsink(struct errsink *es) {
+  return fopencookie(es, "w",
+                     (cookie_io_functions_t){.write = errsink_write,
+                                             .close = errsink_close});
+}
+
+static int services_equal(const struct sfk_config *a,
+                          const struct sfk_config *b) {
+  if (a->nservices != b->nservices)
+    return 0;
+  for (unsigned i = 0; i < a->nservices; i++) {
+    const struct sfk_service *x = &a->services[i], *y = &b->services[i];
+    if (x->port_lo != y->port_lo || x->port_hi != y->port_hi ||
+        x->hostlen != y->hostlen || memcmp(&x->host, &y->host, x->hostlen) ||
+        x->all_peers != y->all_peers || x->npeers != y->npeers ||
+        memcmp(x->peers, y->peers, x->npeers * sizeof x->peers[0]))
+      return 0;
+  }
+  return 1;
+}
+
+/* Warn about every change that SIGHUP does not apply. */
+static void reload_warn_restart(const struct sfk_config *o,
+                                const struct sfk_config *n) {
+  struct {
+    int changed;
+    const char *what;
+  } c[] = {
+      {o->pid != n->pid, "party.pid"},
+      {strcmp(o->study_id, n->study_id) != 0, "party.study_id"},
+      {o->net != n->net || o->prefix != n->prefix, "network"},
+      {o->socks_listenlen != n->socks_listenlen ||
+           memcmp(&o->socks_listen, &n->socks_listen, o->socks_listenlen),
+       "socks.listen"},
+      {strcmp(o->socks_username, n->socks_username) != 0 ||
+           strcmp(o->socks_password_file, n->socks_password_file) != 0,
+       "socks.username/password_file"},
+      {o->udp_bindlen != n->udp_bindlen ||
+           memcmp(&o->udp_bind, &n->udp_bind, o->udp_bindlen),
+       "udp.bind"},
+      {strcmp(o->key_file, n->key_file) != 0, "identity.key_file"},
+      {strcmp(o->discovery.name, n->discovery.name) != 0, "discovery.plugin"},
+      {strcmp(o->transport.name, n->transport.name) != 0, "transport.plugin"},
+      {strcmp(o->relay.name, n->relay.name) != 0 ||
+           o->relay_mode != n->relay_mode,
+       "transport.relay"},
+      {strcmp(o->registry.name, n->registry.name) != 0, "registry.plugin"},
+      {!services_equal(o, n), "services"},
+      {strcmp(o->control_socket, n->control_socket) != 0, "control.socket"},
+  };
+  for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+    if (c[i].changed)
+      sfk_warn(TAG, "SIGHUP: %s changed; it takes effect only after a "
+               "restart (the running value stays)", c[i].what);
+}
+
 static void daemon_reload(struct sfk_daemon *d) {
   if (!d->config_path) {
     sfk_info(TAG, "SIGHUP: running on built-in defaults, nothing to re-read");
     return;
   }
+  struct errsink es = {.len = 0};
+  FILE *sink = log_errsink(&es);
   struct sfk_config nc;
-  int rc = sfk_config_load(&nc, d->config_path, &d->ov, stderr);
+  int rc = sfk_config_load(&nc, d->config_path, &d->ov, sink ? sink : stderr);
   if (rc < 0) {
-    sfk_err(TAG, "SIGHUP: %s has errors; keeping the running config",
-            d->config_path);
+    if (sink)
+      fclose(sink);
+    sfk_err(TAG, "SIGHUP: %s has errors; keeping the running config and "
+            "peer list", d->config_path);
     sfk_config_free(&nc);
     return;
   }
   sfk_log_setup(d->ov.log_level >= 0 ? d->ov.log_level : nc.log_level,
                 d->ov.log_format >= 0 ? d->ov.log_format : nc.log_format);
+  reload_warn_restart(&d->cfg, &nc);
   struct sfk_instance *reg = &d->registry;
+  const struct sfk_registry_ops *r = reg->plugin.desc->ops;
+  int reread = 0;
   if (strcmp(nc.registry.name, d->cfg.registry.name) != 0) {
-    sfk_warn(TAG, "SIGHUP: changing the registry plugin needs a restart");
+    /* warned above; the running registry goes on as it was */
   } else if (reg->base->reconfigure && nc.registry.section) {
     const struct sfk_cfg_doc *old = reg->doc;
+    const struct sfk_cfg_node *old_sec = reg->section;
     reg->doc = nc.doc;
+    reg->section = nc.registry.section;
     const char *keys[128];
     size_t n = 0;
     for (const char *const *k = reg->base->keys; k && *k && n < 126; k++)
@@ -212,19 +320,28 @@ static void daemon_reload(struct sfk_daemon *d) {
     keys[n++] = "plugin";
     keys[n] = NULL;
     if (sfk_cfg_check_keys(nc.doc, nc.registry.section, "registry", keys,
-                           NULL) == 0) {
-      rc = reg->base->reconfigure(reg->self, nc.registry.section);
-      if (rc < 0)
-        sfk_err(TAG, "SIGHUP: registry rejected the new config: %s",
-                strerror(-rc));
+                           NULL) != 0) {
+      sfk_err(TAG, "SIGHUP: the registry section has errors; keeping the "
+              "running registry settings and peer list");
+    } else if ((rc = reg->base->reconfigure(reg->self,
+                                             nc.registry.section)) < 0) {
+      sfk_err(TAG, "SIGHUP: the registry rejected the new settings (%s); "
+              "keeping the running ones and the peer list",
+              strerror(-rc));
+    } else {
+      reread = 1;
     }
     reg->doc = old;
+    reg->section = old_sec;
   } else {
-    const struct sfk_registry_ops *r = reg->plugin.desc->ops;
     r->refresh(reg->self, SFK_PID_NONE);
+    reread = 1;
   }
+  if (sink)
+    fclose(sink);
   sfk_config_free(&nc);
-  sfk_info(TAG, "SIGHUP: peer list re-read");
+  if (reread)
+    sfk_info(TAG, "SIGHUP: re-reading the peer list");
 }
 
 static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
@@ -242,12 +359,37 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents) {
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-/* The start of both inits: clear d, load the config.  Returns 0, 1 when
- * the config has errors (keep going to report them all), or a negative
- * errno when nothing could be loaded. */
-static int daemon_prologue(struct sfk_daemon *d, struct ev_loop *loop,
-                           const char *config_path,
-                           const struct sfk_overrides *ov) {
+/* --check-config: an existing key file must load (mode, format) as it
+ * would at start; a missing one is created at start, so only say so. */
+static void check_identity(struct sfk_daemon *d) {
+  struct stat st;
+  const struct sfk_cfg_node *sec =
+      sfk_cfg_get(sfk_cfg_root(d->cfg.doc), "identity");
+  const struct sfk_cfg_node *kn = sfk_cfg_get(sec, "key_file");
+  if (stat(d->cfg.key_file, &st) < 0) {
+    if (errno != ENOENT)
+      sfk_cfg_error(d->cfg.doc, kn ? kn : sec, "identity key %s: %s",
+                    d->cfg.key_file, strerror(errno));
+    return;
+  }
+  struct sfk_ident id;
+  char err[512];
+  int created = 0;
+  if (sfk_ident_load(&id, d->cfg.key_file, &created, err, sizeof err) < 0) {
+    sfk_cfg_error(d->cfg.doc, kn ? kn : sec, "%s", err);
+    return;
+  }
+  sfk_ident_free(&id);
+}
+
+/* What daemon_init prepares: everything (run), everything without
+ * touching the identity (--check-config), or the config and the
+ * discovery instance only (netcheck). */
+enum { INIT_RUN = 0, INIT_CHECK = 1, INIT_DISCOVERY = 2 };
+
+static int daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
+                       const char *config_path, const struct sfk_overrides *ov,
+                       int mode, FILE *errs) {
   memset(d, 0, sizeof *d);
   d->loop = loop;
   d->config_path = config_path;
@@ -262,22 +404,15 @@ static int daemon_prologue(struct sfk_daemon *d, struct ev_loop *loop,
   instance_clear(&d->discovery, d, SFK_KIND_DISCOVERY);
   instance_clear(&d->registry, d, SFK_KIND_REGISTRY);
 
-  int rc = sfk_config_load(&d->cfg, config_path, ov, stderr);
+  int rc = sfk_config_load(&d->cfg, config_path, ov, errs);
   if (rc < 0 && !d->cfg.doc)
     return rc;
+  int bad = rc < 0;
   sfk_log_setup(d->cfg.log_level, d->cfg.log_format);
-  return rc < 0;
-}
 
-int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
-                    const char *config_path, const struct sfk_overrides *ov,
-                    int check_only) {
-  int rc = daemon_prologue(d, loop, config_path, ov);
-  if (rc < 0)
-    return rc;
-  int bad = rc;
-
-  if (!check_only && !bad) {
+  if (mode == INIT_CHECK && !bad)
+    check_identity(d);
+  if (mode == INIT_RUN && !bad) {
     char err[512];
     int created = 0;
     rc = sfk_ident_load(&d->ident, d->cfg.key_file, &created, err, sizeof err);
@@ -303,6 +438,8 @@ int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
     if (!order[i].pc->name[0])
       continue; /* optional and absent (relay) */
+    if (mode == INIT_DISCOVERY && order[i].inst != &d->discovery)
+      continue;
     if (instance_create(d, order[i].inst, order[i].pc, order[i].section) < 0)
       bad = 1;
   }
@@ -311,18 +448,31 @@ int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
   return 0;
 }
 
+int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
+                    const char *config_path, const struct sfk_overrides *ov,
+                    int check_only) {
+  /* With --log-format json every line is JSON, config errors too;
+   * --check-config keeps the documented FILE:LINE:COLUMN form. */
+  struct errsink es = {.len = 0};
+  FILE *sink = NULL;
+  if (!check_only && ov->log_format == SFK_LOGFMT_JSON) {
+    sfk_log_setup(-1, SFK_LOGFMT_JSON);
+    sink = log_errsink(&es);
+  }
+  int rc = daemon_init(d, loop, config_path, ov,
+                       check_only ? INIT_CHECK : INIT_RUN, sink ? sink : stderr);
+  if (sink) {
+    if (d->cfg.doc)
+      sfk_cfg_doc_set_sink(d->cfg.doc, stderr); /* the cookie is gone */
+    fclose(sink);
+  }
+  return rc;
+}
+
 int sfk_daemon_init_discovery(struct sfk_daemon *d, struct ev_loop *loop,
                               const char *config_path,
                               const struct sfk_overrides *ov) {
-  int rc = daemon_prologue(d, loop, config_path, ov);
-  if (rc < 0)
-    return rc;
-  int bad = rc;
-  if (instance_create(d, &d->discovery, &d->cfg.discovery, "discovery") < 0)
-    bad = 1;
-  if (bad || sfk_cfg_errors(d->cfg.doc))
-    return -EINVAL;
-  return 0;
+  return daemon_init(d, loop, config_path, ov, INIT_DISCOVERY, stderr);
 }
 
 /* Each bridged connection holds a descriptor on each side; the usual

@@ -492,11 +492,19 @@ static void h_peer_state(const struct sfk_host *h,
   default:
     break;
   }
-  /* A broken connection may mean the peer moved: read it again. */
-  if (ev->state == SFK_PEER_DOWN && was != SFK_PEER_DOWN &&
-      d->registry.started) {
-    const struct sfk_registry_ops *r = d->registry.plugin.desc->ops;
-    r->refresh(d->registry.self, ev->pid);
+  /* A broken connection may mean the peer moved (read it again) or
+   * that our own NAT rebound (check our mapping now, not at the next
+   * keep-alive). */
+  if (ev->state == SFK_PEER_DOWN && was != SFK_PEER_DOWN) {
+    if (d->registry.started) {
+      const struct sfk_registry_ops *r = d->registry.plugin.desc->ops;
+      r->refresh(d->registry.self, ev->pid);
+    }
+    if (d->discovery.started) {
+      const struct sfk_discovery_ops *o = d->discovery.plugin.desc->ops;
+      if (o->recheck)
+        o->recheck(d->discovery.self);
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 #include "socks_server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,8 +159,10 @@ static void client_advance(struct socks_client *c) {
       if (n == 0)
         return;
       uint8_t r[2];
-      int good = n > 0 && strcmp(up.user, s->username) == 0 &&
-                 strcmp(up.pass, s->password) == 0;
+      /* Both compared in full, so timing tells nothing about either. */
+      int good = n > 0;
+      good &= sfk_ct_streq(up.user, s->username, sizeof up.user);
+      good &= sfk_ct_streq(up.pass, s->password, sizeof up.pass);
       sfk_wipe(&up, sizeof up);
       if (n > 0)
         client_consume(c, (size_t)n);
@@ -275,11 +278,11 @@ int sfk_socks_open(struct sfk_socks_server *s, struct sfk_daemon *d) {
   s->d = d;
   s->fd = -1;
   if (d->cfg.socks_username[0]) {
-    int rc = sfk_read_first_line(d->cfg.socks_password_file, s->password,
-                                 sizeof s->password);
+    char err[PATH_MAX + 160];
+    int rc = sfk_secret_read(d->cfg.socks_password_file, s->password,
+                             sizeof s->password, err, sizeof err);
     if (rc < 0) {
-      sfk_err(TAG, "cannot read socks.password_file %s: %s",
-              d->cfg.socks_password_file, strerror(-rc));
+      sfk_err(TAG, "socks.password_file: %s", err);
       return rc;
     }
     snprintf(s->username, sizeof s->username, "%s", d->cfg.socks_username);

@@ -76,6 +76,19 @@ int sfk_read_first_line(const char *path, char *buf, size_t len) {
   return rc;
 }
 
+int sfk_ct_streq(const char *a, const char *b, size_t n) {
+  unsigned diff = 0, ended_a = 0, ended_b = 0;
+  for (size_t i = 0; i < n; i++) {
+    /* Compare up to each string's end; bytes after it count as 0. */
+    unsigned ca = ended_a ? 0u : (unsigned char)a[i];
+    unsigned cb = ended_b ? 0u : (unsigned char)b[i];
+    diff |= ca ^ cb;
+    ended_a |= ca == 0;
+    ended_b |= cb == 0;
+  }
+  return diff == 0;
+}
+
 int sfk_secret_read(const char *path, char *buf, size_t len, char *err,
                     size_t errlen) {
   if (len == 0)

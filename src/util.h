@@ -13,6 +13,10 @@ const char *sfk_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 /* Same address and port? */
 int sfk_addr_equal(const struct sockaddr *a, const struct sockaddr *b);
 int sfk_set_nonblock(int fd);
+/* Do the NUL-terminated strings in a[n] and b[n] match?  Reads all n
+ * bytes of both whatever they hold, so the time taken says nothing of
+ * where they differ (password checks). */
+int sfk_ct_streq(const char *a, const char *b, size_t n);
 /* Wipe a secret so the compiler cannot drop the stores. */
 void sfk_wipe(void *p, size_t n);
 /* Format a message into err[errlen] (both may be NULL/0: nothing). */

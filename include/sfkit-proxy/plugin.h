@@ -595,6 +595,10 @@ struct sfk_discovery_ops {
    * plugin's normal work (start() is not called in a probe run).
    */
   int (*probe)(void *self, sfk_probe_cb cb, void *arg);
+  /* Optional: check the mapping now instead of at the next keep-alive
+   * (the daemon calls it when a peer's connection broke: our NAT may
+   * have rebound).  Rate-limit as needed; 0 or -errno. */
+  int (*recheck)(void *self);
 };
 
 struct sfk_registry_ops {

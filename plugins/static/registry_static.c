@@ -103,6 +103,36 @@ static int parse_peers(const struct sfk_host *h, const struct sfk_cfg_node *cfg,
   return 0;
 }
 
+/* Say what the list means for this party, at create() (so also under
+ * --check-config): entries the daemon would drop or could not use. */
+static void warn_entries(const struct sfk_host *h, const struct sfk_peer *v,
+                         size_t n) {
+  const struct sfk_identity *id = h->identity(h);
+  for (size_t i = 0; i < n; i++) {
+    if (v[i].pid == h->self_pid) {
+      /* One file for every party lists everyone, ourselves included; a
+       * different pin there means the PID is probably wrong. */
+      if (id && id->pin[0] && strcmp(id->pin, v[i].pin) != 0)
+        h->log(h, SFK_LOG_WARN,
+               "registry.peers lists pid %u, this party's own PID, with pin "
+               "%s, but this party's key has pin %s: is --pid / party.pid "
+               "right?  The entry is ignored",
+               v[i].pid, v[i].pin, id->pin);
+      else
+        h->log(h, SFK_LOG_DEBUG,
+               "registry.peers: the entry for pid %u (this party) is ignored",
+               v[i].pid);
+      continue;
+    }
+    if (!v[i].addrlen && v[i].pid < h->self_pid)
+      h->log(h, SFK_LOG_WARN,
+             "registry.peers: peer %u has no addr, but this party (pid %u, "
+             "the higher PID) must dial it: connections to it will fail "
+             "until an address is configured",
+             v[i].pid, h->self_pid);
+  }
+}
+
 static const char *const static_keys[] = {"peers", NULL};
 
 static int static_create(const struct sfk_host *h,
@@ -116,6 +146,7 @@ static int static_create(const struct sfk_host *h,
     free(r);
     return rc;
   }
+  warn_entries(h, r->peers, r->npeers);
   *self = r;
   return 0;
 }

@@ -127,6 +127,7 @@ struct disc {
   struct sockaddr_storage mapped; /* ss_family 0 until known */
   socklen_t mappedlen;
   uint64_t last_answer_ns;
+  uint64_t last_recheck_ns;
   int probed; /* the light probe at start has run */
 
   ev_timer keepalive; /* also the retry timer in ST_RETRY */
@@ -990,6 +991,31 @@ static void stun_on_datagram(void *self, const struct sockaddr *from,
   }
 }
 
+/* At most one recheck a second: a burst of peers going down (our NAT
+ * rebound, or the network went away) must not become a burst of
+ * requests. */
+#define RECHECK_MIN_NS 1000000000ull
+
+static int stun_recheck(void *self) {
+  struct disc *d = self;
+  uint64_t now = d->host->now_ns(d->host);
+  if (d->state == ST_IDLE)
+    return -ENOTCONN;
+  if (d->txn[TXN_MAIN].active || d->state == ST_RESOLVING)
+    return -EALREADY; /* an answer is on its way anyway */
+  if (d->last_recheck_ns && now - d->last_recheck_ns < RECHECK_MIN_NS)
+    return -EAGAIN;
+  d->last_recheck_ns = now;
+  d->host->log(d->host, SFK_LOG_DEBUG, "rechecking the mapping with %s",
+               d->srv[d->cur].uri);
+  if (d->state == ST_RETRY)
+    d->state = ST_RESOLVING;
+  /* The keep-alive restarts from the answer. */
+  ev_timer_stop(d->host->loop, &d->keepalive);
+  bind_current(d);
+  return 0;
+}
+
 static int stun_probe(void *self, sfk_probe_cb cb, void *arg) {
   struct disc *d = self;
   if (!cb)
@@ -1037,6 +1063,7 @@ static const struct sfk_discovery_ops stun_ops = {
         },
     .on_datagram = stun_on_datagram,
     .probe = stun_probe,
+    .recheck = stun_recheck,
 };
 
 SFK_PLUGIN_DEFINE(DISCOVERY, "stun", "1.0", stun_ops);

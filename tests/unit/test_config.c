@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -449,17 +450,69 @@ static void test_overrides(void) {
   cap_close(&c);
 }
 
-static void test_sections(void) {
-  char b[80];
+/* A password file with mode 0600 holding `text`; its path in out. */
+static void secret_file(char *out, size_t len, const char *text, int mode) {
+  snprintf(out, len, "/tmp/sfk-test-pw-XXXXXX");
+  int fd = mkstemp(out);
+  if (fd >= 0) {
+    if (write(fd, text, strlen(text)) < 0)
+      out[0] = '\0';
+    fchmod(fd, (mode_t)mode);
+    close(fd);
+  }
+}
+
+static void test_socks_password(void) {
+  char pw[64], yaml[256];
   struct cap c;
-  is_int(load(&c, "party: {pid: 1}\nsocks:\n  listen: '[::1]:1081'\n"
-                  "  username: mpc\n  password_file: /etc/p\n"
-                  "udp: {bind: '192.0.2.1:4000'}\nlog: {level: warning, "
-                  "format: json}\ncontrol: {socket: /run/x.sock}\n"),
-         0, "socks auth, v6 listen");
+  static const struct {
+    const char *text;
+    int mode;
+    const char *want;
+    const char *name;
+  } bad[] = {
+      {"\nsecond\n", 0600, "the first line is empty", "empty first line"},
+      {"", 0600, "the first line is empty", "empty file"},
+      {"pw\n", 0644, "a secret must be readable by its owner only",
+       "mode 0644 refused"},
+      {"pw\n", 0640, "has mode 0640", "group-readable refused"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    secret_file(pw, sizeof pw, bad[i].text, bad[i].mode);
+    snprintf(yaml, sizeof yaml,
+             "party: {pid: 1}\nsocks:\n  username: mpc\n"
+             "  password_file: %s\n", pw);
+    is_int(load(&c, yaml), -EINVAL, bad[i].name);
+    ok(strstr(cap_text(&c), bad[i].want) && strstr(cap_text(&c), "c.yaml:4:18: "),
+       "%s: message at the key", bad[i].name);
+    sfk_config_free(&cfg);
+    cap_close(&c);
+    unlink(pw);
+  }
+  snprintf(yaml, sizeof yaml,
+           "party: {pid: 1}\nsocks:\n  username: mpc\n"
+           "  password_file: /nonexistent/pw\n");
+  is_int(load(&c, yaml), -EINVAL, "missing password file refused");
+  ok(strstr(cap_text(&c), "cannot open /nonexistent/pw") != NULL,
+     "missing file named");
+  sfk_config_free(&cfg);
+  cap_close(&c);
+}
+
+static void test_sections(void) {
+  char b[80], pw[64], yaml[512];
+  struct cap c;
+  secret_file(pw, sizeof pw, "s3cret\n", 0600);
+  snprintf(yaml, sizeof yaml,
+           "party: {pid: 1}\nsocks:\n  listen: '[::1]:1081'\n"
+           "  username: mpc\n  password_file: %s\n"
+           "udp: {bind: '192.0.2.1:4000'}\nlog: {level: warning, "
+           "format: json}\ncontrol: {socket: /run/x.sock}\n", pw);
+  is_int(load(&c, yaml), 0, "socks auth, v6 listen");
   is_str(addr(&cfg.socks_listen, b, sizeof b), "[::1]:1081", "v6 listen");
   is_str(cfg.socks_username, "mpc", "username");
-  is_str(cfg.socks_password_file, "/etc/p", "password file");
+  is_str(cfg.socks_password_file, pw, "password file");
+  unlink(pw);
   is_str(addr(&cfg.udp_bind, b, sizeof b), "192.0.2.1:4000", "udp bind");
   is_int(cfg.log_level, SFK_LOG_WARN, "warning accepted");
   is_int(cfg.log_format, SFK_LOGFMT_JSON, "json");
@@ -694,6 +747,7 @@ int main(void) {
   test_pid_network();
   test_overrides();
   test_sections();
+  test_socks_password();
   test_plugin_sections();
   test_services();
   test_virtual_pid();
