@@ -109,6 +109,8 @@ struct probe {
                                     OTHER-ADDRESS, -1 none */
   struct sockaddr_storage other; /* its OTHER-ADDRESS */
   socklen_t otherlen;
+  uint32_t change_obs;          /* bit i: obs[i] asked for CHANGE-REQUEST (its
+                                   answer says nothing of the mapping) */
   struct sockaddr_storage map2; /* mapping seen via the alternate IP */
   socklen_t map2len;
   struct sfk_probe_result r;
@@ -581,7 +583,7 @@ static void probe_finish(struct disc *d) {
   int differs = 0, all_local = 1, answered = 0, distinct_dst = 0;
   for (size_t i = 0; i < r->nobs; i++) {
     const struct sfk_probe_obs *o = &r->obs[i];
-    if (!o->mapped.ss_family || strstr(o->server, "change "))
+    if (!o->mapped.ss_family || (p->change_obs & (1u << i)))
       continue;
     answered++;
     if (!first) {
@@ -608,9 +610,10 @@ static void probe_finish(struct disc *d) {
           differs ? SFK_NAT_ADDRESS_DEPENDENT : SFK_NAT_ENDPOINT_INDEPENDENT;
   }
   /* Two servers that see different mappings settle it, whatever the
-   * RFC 5780 tests said. */
+   * RFC 5780 tests said (servers on one IP differ only by port). */
   if (answered && differs && r->mapping < SFK_NAT_ADDRESS_DEPENDENT)
-    r->mapping = SFK_NAT_ADDRESS_DEPENDENT;
+    r->mapping = distinct_dst ? SFK_NAT_ADDRESS_DEPENDENT
+                              : SFK_NAT_ADDRESS_PORT_DEPENDENT;
   if (answered && all_local)
     r->mapping = SFK_NAT_NONE;
   r->direct_expected =
@@ -702,6 +705,8 @@ static int probe_send(struct disc *d, const char *what,
   if (!t || d->probe.r.nobs >= SFK_PROBE_MAX_OBS)
     return -ENOSPC;
   int oi = probe_obs(d, what, to, tolen);
+  if (change)
+    d->probe.change_obs |= 1u << oi;
   unsigned att = change ? FILTER_ATTEMPTS : d->attempts;
   if (txn_start(d, t, to, tolen, change, att, probe_txn_done, oi) < 0)
     return -EIO;
@@ -817,8 +822,8 @@ static void probe_server_ready(struct disc *d, size_t i) {
     if (probe_send(d, s->uri, (struct sockaddr *)&a->ss, a->len, 0) < 0)
       d->host->log(d->host, SFK_LOG_WARN, "probe: cannot ask %s", s->uri);
   } else {
-    int oi = probe_obs(d, s->uri, (struct sockaddr *)&s->addr[0].ss, 0);
-    (void)oi; /* listed without an answer */
+    /* Unresolved: listed without an address or answer. */
+    probe_obs(d, s->uri, (struct sockaddr *)&s->addr[0].ss, 0);
   }
   if (p->resolving == 0 && p->pending == 0)
     probe_step(d);
