@@ -14,6 +14,7 @@ PACKAGES=(
   # integration tests
   python3 curl ncat proxychains4 gnutls-bin procps iproute2 util-linux
   openssh-client openssh-server gnuplot-nox
+  coturn          # STUN servers for the discovery and netcheck tests
 )
 
 installed() {
