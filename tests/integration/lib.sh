@@ -467,6 +467,7 @@ start_coturn() {
     >"$dir/out" 2>&1 </dev/null &
   COTURN_PID=$!
   track "$COTURN_PID"
+  # shellcheck disable=SC2034 # used by the tests
   COTURN_PORT=$cport
   wait_until 20 stun_ping 127.0.0.1 "$cport" || fail "coturn $name does not answer on 127.0.0.1:$cport"
   wait_until 20 stun_ping 127.0.0.2 $((cport + 1)) || fail "coturn $name does not answer on 127.0.0.2:$((cport + 1))"
@@ -482,6 +483,7 @@ start_stun_server() {
     >"$T/$name.out" 2>"$T/$name.err" &
   track "$!"
   wait_until 20 _nonempty "$T/$name.ready" || fail "stun server $name did not start"
+  # shellcheck disable=SC2034 # used by the tests
   STUN_PORT=$(cat "$T/$name.ready")
 }
 
@@ -512,5 +514,6 @@ use_stun_discovery() {
       if (extra != "") print extra
       skip = 1; next
     }
-    { print }' "$f" >"$f.new" && mv "$f.new" "$f" || fail "cannot edit $f"
+    { print }' "$f" >"$f.new" || fail "cannot edit $f"
+  mv "$f.new" "$f" || fail "cannot replace $f"
 }

@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2119 # optional arguments
 # `sfkit-proxy netcheck` against a real coturn with two listening IPs
 # (127.0.0.1 and 127.0.0.2, so it supports RFC 5780): on loopback there is
 # no NAT, the mapping is the socket's own address, filtering is

@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2317 # functions run via wait_until
+# shellcheck disable=SC2119,SC2317 # optional arguments; functions run via wait_until
 # Discovery `stun` against a real coturn on loopback: the first server
 # never answers, so the plugin fails over to the second and reports the
 # mapping (on loopback, the bound address itself); the daemon logs it.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2317 # functions run via wait_until
+# shellcheck disable=SC2119,SC2317 # optional arguments; functions run via wait_until
 # Discovery `stun` against scripted servers that play what loopback
 # cannot: the first answers every request with an error (fail over), the
 # second claims a public mapping that changes after two requests (the
