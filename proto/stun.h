@@ -260,9 +260,11 @@ struct stun_iter {
   size_t off;
 };
 
+/* Start iterating over m's attributes (m must stay valid meanwhile). */
 void stun_iter_init(struct stun_iter *it, const struct stun_msg *m);
 /* Next attribute into *a: returns 1, or 0 at the end.  Ignored
- * attributes (after MESSAGE-INTEGRITY) are skipped. */
+ * attributes (after MESSAGE-INTEGRITY) are skipped.  Never fails: the
+ * lengths were checked by stun_parse(). */
 int stun_iter_next(struct stun_iter *it, struct stun_attr *a);
 
 /* First attribute of TYPE that counts: 0 and *a, or -ENOENT. */

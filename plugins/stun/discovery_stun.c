@@ -102,11 +102,12 @@ struct probe {
   sfk_probe_cb cb; /* NULL: report with host->nat_found */
   void *arg;
   int step;
-  unsigned pending;              /* transactions of this step in flight */
-  unsigned resolving;            /* server names being resolved */
-  int last;                      /* obs index of the step's request, -1 */
-  int primary;                   /* obs index of the first server that had
-                                    OTHER-ADDRESS, -1 none */
+  unsigned pending;   /* transactions of this step in flight */
+  unsigned resolving; /* server names being resolved */
+  uint32_t waiting;   /* bit i: the first step waits for srv[i]'s name */
+  int last;           /* obs index of the step's request, -1 */
+  int primary;        /* obs index of the first server that had
+                         OTHER-ADDRESS, -1 none */
   struct sockaddr_storage other; /* its OTHER-ADDRESS */
   socklen_t otherlen;
   uint32_t change_obs;          /* bit i: obs[i] asked for CHANGE-REQUEST (its
@@ -846,8 +847,10 @@ static void probe_begin(struct disc *d, int filtering, sfk_probe_cb cb,
   /* Resolve what is not known yet; count first so a synchronous path
    * cannot finish the step early. */
   for (size_t i = 0; i < d->nsrv; i++)
-    if (!d->srv[i].naddr)
+    if (!d->srv[i].naddr) {
       p->resolving++;
+      p->waiting |= 1u << i;
+    }
   for (size_t i = 0; i < d->nsrv; i++) {
     struct server *s = &d->srv[i];
     if (s->naddr) {
@@ -860,6 +863,7 @@ static void probe_begin(struct disc *d, int filtering, sfk_probe_cb cb,
                          s, &s->res) < 0) {
       s->res = NULL;
       p->resolving--;
+      p->waiting &= ~(1u << i);
       probe_server_ready(d, i);
     }
   }
@@ -883,7 +887,10 @@ static void resolve_cb(void *arg, int err, const struct sfk_addr *v, size_t n) {
     memcpy(s->addr, v, s->naddr * sizeof *v);
     s->ai = 0;
   }
-  if (d->probe.active && d->probe.step == P_SERVERS && d->probe.resolving) {
+  /* Only names the probe counted (discovery may resolve again meanwhile). */
+  if (d->probe.active && d->probe.step == P_SERVERS &&
+      (d->probe.waiting & (1u << i))) {
+    d->probe.waiting &= ~(1u << i);
     d->probe.resolving--;
     probe_server_ready(d, i);
   }
