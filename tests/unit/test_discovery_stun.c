@@ -455,6 +455,16 @@ static void test_discovery(void) {
   ok(wait_sent(&f, n + 1) && to_is(&f.sent[f.nsent - 1], "192.0.2.1", 3478),
      "an error response moves on to the next server");
 
+  /* Bind to the first server, then recheck: a request at once, none
+   * while it is in flight, none again within a second. */
+  answer(&f, self, &f.sent[f.nsent - 1], "203.0.113.5", 40001, NULL, 0);
+  n = f.nsent;
+  is_int(ops()->recheck(self), 0, "recheck starts a request");
+  is_int(f.nsent, n + 1, "at once");
+  is_int(ops()->recheck(self), -EALREADY, "not while one is in flight");
+  answer(&f, self, &f.sent[f.nsent - 1], "203.0.113.5", 40001, NULL, 0);
+  is_int(ops()->recheck(self), -EAGAIN, "nor twice within a second");
+
   ops()->base.report(self, &(struct sfk_report){.ctx = &f,
                                                 .begin = rep_begin,
                                                 .end = rep_end,
