@@ -216,12 +216,43 @@ static const char *addr_str(const struct sockaddr *a, char *buf, size_t bufsz) {
 }
 
 /* The socket's family: names are resolved for it only. */
-static int sock_family(const struct disc *d) {
+/* The socket's family, and whether it is a dual-stack IPv6 wildcard
+ * ([::] without IPV6_V6ONLY, Linux's default), which reaches IPv4
+ * servers at their v4-mapped addresses. */
+static int sock_family(const struct disc *d, int *dual) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
+  *dual = 0;
   if (d->host->udp_local(d->host, &ss, &len) < 0)
     return AF_UNSPEC;
-  return ss.ss_family == AF_INET6 ? AF_INET6 : AF_INET;
+  if (ss.ss_family != AF_INET6)
+    return AF_INET;
+  *dual = is_wildcard((struct sockaddr *)&ss);
+  return AF_INET6;
+}
+
+/* Family for resolving server names: both on a dual-stack socket. */
+static int resolve_family(const struct disc *d) {
+  int dual, fam = sock_family(d, &dual);
+  return dual ? AF_UNSPEC : fam;
+}
+
+/* An IPv4 address as the socket must be given it: unchanged on an IPv4
+ * socket, v4-mapped (::ffff:a.b.c.d) on an IPv6 one. */
+static void for_socket(const struct disc *d, struct sockaddr_storage *a,
+                       socklen_t *alen) {
+  int dual;
+  if (a->ss_family != AF_INET || sock_family(d, &dual) != AF_INET6)
+    return;
+  struct sockaddr_in in = *(struct sockaddr_in *)a;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)a;
+  memset(a, 0, sizeof *a);
+  in6->sin6_family = AF_INET6;
+  in6->sin6_port = in.sin_port;
+  in6->sin6_addr.s6_addr[10] = 0xff;
+  in6->sin6_addr.s6_addr[11] = 0xff;
+  memcpy(&in6->sin6_addr.s6_addr[12], &in.sin_addr, 4);
+  *alen = sizeof *in6;
 }
 
 /* ------------------------------------------------------------------ */
@@ -543,7 +574,7 @@ static void bind_current(struct disc *d) {
     return; /* a resolution (of the probe) is pending: resolve_cb binds */
   if (!s->naddr) {
     d->state = ST_RESOLVING;
-    int rc = d->host->resolve(d->host, s->host, s->port, sock_family(d),
+    int rc = d->host->resolve(d->host, s->host, s->port, resolve_family(d),
                               resolve_cb, s, &s->res);
     if (rc < 0) {
       s->res = NULL;
@@ -679,13 +710,20 @@ static void probe_txn_done(struct disc *d, struct txn *t, int err,
     struct stun_attr a;
     /* The first RFC 5780 server is the primary of the next tests (an
      * OTHER-ADDRESS on the server's own IP would test nothing). */
+    struct sockaddr_storage oth;
+    socklen_t othlen = 0;
     if (p->step == P_SERVERS && p->primary < 0 &&
         stun_find(m, STUN_A_OTHER_ADDRESS, &a) == 0 &&
-        stun_attr_addr(m, &a, 0, &p->other, &p->otherlen) == 0 &&
-        p->other.ss_family == o->server_addr.ss_family &&
-        !same_ip((struct sockaddr *)&p->other,
-                 (struct sockaddr *)&o->server_addr))
-      p->primary = t->tag;
+        stun_attr_addr(m, &a, 0, &oth, &othlen) == 0) {
+      for_socket(d, &oth, &othlen);
+      if (oth.ss_family == o->server_addr.ss_family &&
+          !same_ip((struct sockaddr *)&oth,
+                   (struct sockaddr *)&o->server_addr)) {
+        memcpy(&p->other, &oth, othlen);
+        p->otherlen = othlen;
+        p->primary = t->tag;
+      }
+    }
   } else if (err == -EPROTO && p->step >= P_FILT2) {
     /* The server refused CHANGE-REQUEST (420): filtering unknown. */
     p->r.filtering = SFK_NAT_UNKNOWN;
@@ -859,8 +897,8 @@ static void probe_begin(struct disc *d, int filtering, sfk_probe_cb cb,
     }
     if (s->res)
       continue; /* discovery's resolution is pending: resolve_cb tells us */
-    if (d->host->resolve(d->host, s->host, s->port, sock_family(d), resolve_cb,
-                         s, &s->res) < 0) {
+    if (d->host->resolve(d->host, s->host, s->port, resolve_family(d),
+                         resolve_cb, s, &s->res) < 0) {
       s->res = NULL;
       p->resolving--;
       p->waiting &= ~(1u << i);
@@ -885,6 +923,8 @@ static void resolve_cb(void *arg, int err, const struct sfk_addr *v, size_t n) {
   } else {
     s->naddr = n < MAX_ADDRS ? n : MAX_ADDRS;
     memcpy(s->addr, v, s->naddr * sizeof *v);
+    for (size_t k = 0; k < s->naddr; k++)
+      for_socket(d, &s->addr[k].ss, &s->addr[k].len);
     s->ai = 0;
   }
   /* Only names the probe counted (discovery may resolve again meanwhile). */
