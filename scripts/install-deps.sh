@@ -14,7 +14,9 @@ PACKAGES=(
   # integration tests
   python3 curl ncat proxychains4 gnutls-bin procps iproute2 util-linux
   openssh-client openssh-server gnuplot-nox
-  coturn          # STUN servers for the discovery and netcheck tests
+  # NAT lab (tests/natlab), stun_discovery.sh, netcheck.sh: namespaces,
+  # NAT, a real STUN/TURN server
+  coturn iptables conntrack ethtool
 )
 
 installed() {
