@@ -511,6 +511,9 @@ int sfk_daemon_start(struct sfk_daemon *d) {
   rc = sfk_socks_open(&d->socks, d);
   if (rc < 0)
     return rc;
+  rc = sfk_control_open(&d->control, d);
+  if (rc < 0)
+    return rc;
 
   ev_signal_init(&d->sig_term, signal_cb, SIGTERM);
   ev_signal_init(&d->sig_int, signal_cb, SIGINT);
@@ -542,6 +545,7 @@ int sfk_daemon_start(struct sfk_daemon *d) {
 }
 
 void sfk_daemon_stop(struct sfk_daemon *d) {
+  sfk_control_close(&d->control);
   sfk_socks_close(&d->socks);
   /* Bridges reset their streams; then the transport closes connections
    * (CONNECTION_CLOSE) while the UDP socket is still open. */

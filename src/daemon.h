@@ -10,6 +10,7 @@
 #include <ev.h>
 
 #include "config.h"
+#include "control.h"
 #include "identity.h"
 #include "netstate.h"
 #include "peers.h"
@@ -54,6 +55,7 @@ struct sfk_daemon {
   struct sfk_peers peers;
   struct sfk_instance transport, relay, discovery, registry;
   struct sfk_socks_server socks;
+  struct sfk_control control; /* the status socket (control.c) */
   struct sfk_bridge *bridges; /* every live bridge, doubly linked */
   size_t nbridges;
   struct sfk_bridge *flushq;  /* bridges with bytes for TCP (bridge.c) */

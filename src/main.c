@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -27,6 +30,7 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 static void usage(FILE *out) {
   fprintf(out,
           "Usage: sfkit-proxy [OPTION]...\n"
+          "       sfkit-proxy status [-c FILE] [--json]\n"
           "       sfkit-proxy identity [-c FILE]\n"
           "       sfkit-proxy netcheck [-c FILE] [--json]\n"
           "\n"
@@ -52,6 +56,9 @@ static void usage(FILE *out) {
           "  -h, --help             this help\n"
           "\n"
           "Subcommands:\n"
+          "  status                 ask the running daemon, over\n"
+          "                         control.socket, for its state: mapping,\n"
+          "                         relay, registry, peers (--json: as JSON)\n"
           "  identity               create the key if missing and print its\n"
           "                         public-key pin (for peers' configs)\n"
           "  netcheck               probe the NAT with the STUN servers of\n"
@@ -172,6 +179,154 @@ static int cmd_identity(int argc, char **argv) {
   return EXIT_OK;
 }
 
+/* How long `status` waits for the daemon: it answers from its loop at
+ * once, so this only matters when the daemon is wedged. */
+#define STATUS_TIMEOUT_S 10
+
+static int cmd_status(int argc, char **argv) {
+  const char *cfgpath = NULL;
+  int json = 0, c;
+  enum { OPT_JSON = 256 };
+  static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                       {"json", no_argument, NULL, OPT_JSON},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  optind = 1;
+  opterr = 0; /* getopt would name the program "status" */
+  while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    if (c == 'c') {
+      cfgpath = optarg;
+    } else if (c == OPT_JSON) {
+      json = 1;
+    } else if (c == 'h') {
+      printf("Usage: sfkit-proxy status [-c FILE] [--json]\n"
+             "Ask the daemon started with the same config for its state, over\n"
+             "the Unix socket named by control.socket: its addresses, the\n"
+             "public mapping, the NAT, the relay, the registry's last publish\n"
+             "and read, every peer (state, path, address), and what the\n"
+             "plugins report (traffic, round-trip times, ...).\n"
+             "\n"
+             "  -c, --config FILE  config file (default " DEFAULT_CONFIG ")\n"
+             "      --json         one JSON object instead of text\n"
+             "  -h, --help         this help\n"
+             "\n"
+             "Exit status: 0 the daemon answered, 1 no daemon answers (or\n"
+             "control.socket is not set), 2 usage or config error.\n");
+      return EXIT_OK;
+    } else {
+      fprintf(stderr,
+              "sfkit-proxy status: %s '%s'\nTry 'sfkit-proxy status "
+              "--help'.\n",
+              optopt == 'c' ? "missing the file after" : "unknown option",
+              argv[optind - 1]);
+      opterr = 1;
+      return EXIT_USAGE;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "sfkit-proxy status: unexpected argument '%s'\n",
+            argv[optind]);
+    return EXIT_USAGE;
+  }
+  struct sfk_overrides ov = {.pid = -1, .log_level = -1, .log_format = -1};
+  struct sfk_config cfg;
+  cfgpath = pick_config(cfgpath);
+  const char *shown = cfgpath ? cfgpath : "the config (built-in defaults)";
+  if (sfk_config_load(&cfg, cfgpath, &ov, stderr) < 0) {
+    sfk_config_free(&cfg);
+    return EXIT_USAGE; /* errors already printed */
+  }
+  char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
+  if (!cfg.control_socket[0] ||
+      strlen(cfg.control_socket) >= sizeof path) {
+    fprintf(stderr,
+            "sfkit-proxy status: control.socket is not set in %s; set "
+            "control.socket in %s to use status (and restart the daemon)\n",
+            shown, cfgpath ? cfgpath : "a config file");
+    sfk_config_free(&cfg);
+    return EXIT_RUNTIME;
+  }
+  snprintf(path, sizeof path, "%s", cfg.control_socket);
+  sfk_config_free(&cfg);
+
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    fprintf(stderr, "sfkit-proxy status: socket: %s\n", strerror(errno));
+    return EXIT_RUNTIME;
+  }
+  struct timeval tv = {.tv_sec = STATUS_TIMEOUT_S};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    if (e == ENOENT || e == ECONNREFUSED || e == ENOTSOCK)
+      fprintf(stderr,
+              "sfkit-proxy status: no daemon is answering on %s (not "
+              "running, or started with another config?)\n",
+              path);
+    else
+      fprintf(stderr, "sfkit-proxy status: cannot connect to %s: %s%s\n",
+              path, strerror(e),
+              e == EACCES ? " (run as the daemon's user)" : "");
+    close(fd);
+    return EXIT_RUNTIME;
+  }
+  const char *req = json ? "status json\n" : "status text\n";
+  if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+    /* A busy daemon answers and closes before reading: read that. */
+    int e = errno;
+    if (e != EPIPE && e != ECONNRESET) {
+      fprintf(stderr, "sfkit-proxy status: cannot send to %s: %s\n", path,
+              strerror(e));
+      close(fd);
+      return EXIT_RUNTIME;
+    }
+  }
+  /* Copy the answer through; an "error:" line goes to stderr instead. */
+  char buf[16384];
+  size_t total = 0;
+  int is_error = 0;
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int e = errno;
+      fprintf(stderr, "sfkit-proxy status: %s\n",
+              e == EAGAIN || e == EWOULDBLOCK
+                  ? "the daemon did not answer in time"
+                  : strerror(e));
+      close(fd);
+      return EXIT_RUNTIME;
+    }
+    if (n == 0)
+      break;
+    if (total == 0 && n >= 6 && memcmp(buf, "error:", 6) == 0)
+      is_error = 1;
+    if (is_error)
+      fprintf(stderr, "sfkit-proxy status: %.*s", (int)n, buf);
+    else if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+      break;
+    total += (size_t)n;
+  }
+  close(fd);
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "sfkit-proxy status: cannot write the answer: %s\n",
+            strerror(errno));
+    return EXIT_RUNTIME;
+  }
+  if (total == 0) {
+    fprintf(stderr, "sfkit-proxy status: the daemon on %s closed the "
+                    "connection without an answer\n", path);
+    return EXIT_RUNTIME;
+  }
+  return is_error ? EXIT_RUNTIME : EXIT_OK;
+}
+
 int main(int argc, char **argv) {
   enum {
     OPT_PID = 256,
@@ -210,13 +365,10 @@ int main(int argc, char **argv) {
 
   if (argc > 1 && strcmp(argv[1], "identity") == 0)
     return cmd_identity(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "status") == 0)
+    return cmd_status(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "netcheck") == 0)
     return cmd_netcheck(argc - 1, argv + 1);
-  if (argc > 1 && strcmp(argv[1], "status") == 0) {
-    fprintf(stderr, "sfkit-proxy: '%s' is not available in this version\n",
-            argv[1]);
-    return EXIT_USAGE;
-  }
 
   const char *cfgpath = NULL;
   struct sfk_overrides ov = {.pid = -1, .log_level = -1, .log_format = -1};
