@@ -8,7 +8,7 @@ PACKAGES=(
   # build
   build-essential autoconf automake libtool pkg-config autoconf-archive
   libev-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
-  libcurl4-gnutls-dev libyaml-dev
+  libcurl4-gnutls-dev libyaml-dev libjansson-dev
   # sanitizer build, analysis
   clang libclang-rt-14-dev valgrind cppcheck
   # integration tests

@@ -311,6 +311,7 @@ static void daemon_reload(struct sfk_daemon *d) {
   } else if (reg->base->reconfigure && nc.registry.section) {
     const struct sfk_cfg_doc *old = reg->doc;
     const struct sfk_cfg_node *old_sec = reg->section;
+    /* The new section, so --api / --auth-key-file still replace its keys. */
     reg->doc = nc.doc;
     reg->section = nc.registry.section;
     const char *keys[128];

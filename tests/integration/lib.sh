@@ -41,7 +41,7 @@ if [ -z "${SFKIT_PROXY:-}" ]; then
 fi
 if [ -z "${SFKIT_PROXY_PLUGIN_DIR:-}" ]; then
   _b=$(dirname "$(dirname "$SFKIT_PROXY")")
-  SFKIT_PROXY_PLUGIN_DIR=$_b/plugins/quic/.libs:$_b/plugins/static/.libs:$_b/plugins/none/.libs:$_b/plugins/stun/.libs
+  SFKIT_PROXY_PLUGIN_DIR=$_b/plugins/quic/.libs:$_b/plugins/static/.libs:$_b/plugins/none/.libs:$_b/plugins/stun/.libs:$_b/plugins/sfkit/.libs
 fi
 export SFKIT_PROXY SFKIT_PROXY_PLUGIN_DIR SFK_SRCDIR
 
