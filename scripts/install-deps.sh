@@ -14,7 +14,8 @@ PACKAGES=(
   # integration tests
   python3 curl ncat proxychains4 gnutls-bin procps iproute2 util-linux
   openssh-client openssh-server gnuplot-nox
-  # NAT lab (tests/natlab): namespaces, NAT, a real STUN/TURN server
+  # NAT lab (tests/natlab), stun_discovery.sh, netcheck.sh: namespaces,
+  # NAT, a real STUN/TURN server
   coturn iptables conntrack ethtool
 )
 

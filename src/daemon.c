@@ -383,9 +383,14 @@ static void check_identity(struct sfk_daemon *d) {
   sfk_ident_free(&id);
 }
 
+/* What daemon_init prepares: everything (run), everything without
+ * touching the identity (--check-config), or the config and the
+ * discovery instance only (netcheck). */
+enum { INIT_RUN = 0, INIT_CHECK = 1, INIT_DISCOVERY = 2 };
+
 static int daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
                        const char *config_path, const struct sfk_overrides *ov,
-                       int check_only, FILE *errs) {
+                       int mode, FILE *errs) {
   memset(d, 0, sizeof *d);
   d->loop = loop;
   d->config_path = config_path;
@@ -406,9 +411,9 @@ static int daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
   int bad = rc < 0;
   sfk_log_setup(d->cfg.log_level, d->cfg.log_format);
 
-  if (check_only && !bad)
+  if (mode == INIT_CHECK && !bad)
     check_identity(d);
-  if (!check_only && !bad) {
+  if (mode == INIT_RUN && !bad) {
     char err[512];
     int created = 0;
     rc = sfk_ident_load(&d->ident, d->cfg.key_file, &created, err, sizeof err);
@@ -434,6 +439,8 @@ static int daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
   for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
     if (!order[i].pc->name[0])
       continue; /* optional and absent (relay) */
+    if (mode == INIT_DISCOVERY && order[i].inst != &d->discovery)
+      continue;
     if (instance_create(d, order[i].inst, order[i].pc, order[i].section) < 0)
       bad = 1;
   }
@@ -453,14 +460,20 @@ int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
     sfk_log_setup(-1, SFK_LOGFMT_JSON);
     sink = log_errsink(&es);
   }
-  int rc = daemon_init(d, loop, config_path, ov, check_only,
-                       sink ? sink : stderr);
+  int rc = daemon_init(d, loop, config_path, ov,
+                       check_only ? INIT_CHECK : INIT_RUN, sink ? sink : stderr);
   if (sink) {
     if (d->cfg.doc)
       sfk_cfg_doc_set_sink(d->cfg.doc, stderr); /* the cookie is gone */
     fclose(sink);
   }
   return rc;
+}
+
+int sfk_daemon_init_discovery(struct sfk_daemon *d, struct ev_loop *loop,
+                              const char *config_path,
+                              const struct sfk_overrides *ov) {
+  return daemon_init(d, loop, config_path, ov, INIT_DISCOVERY, stderr);
 }
 
 /* Each bridged connection holds a descriptor on each side; the usual

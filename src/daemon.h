@@ -80,6 +80,14 @@ struct sfk_daemon {
 int sfk_daemon_init(struct sfk_daemon *d, struct ev_loop *loop,
                     const char *config_path, const struct sfk_overrides *ov,
                     int check_only);
+/*
+ * For netcheck: load the config and create only the discovery instance
+ * (no identity, no other plugin, no socket).  Errors as sfk_daemon_init;
+ * free with sfk_daemon_free.
+ */
+int sfk_daemon_init_discovery(struct sfk_daemon *d, struct ev_loop *loop,
+                              const char *config_path,
+                              const struct sfk_overrides *ov);
 /* Bind sockets and start plugins; log the ready line.  0 or -errno. */
 int sfk_daemon_start(struct sfk_daemon *d);
 /* Stop everything (plugins first so QUIC sends CONNECTION_CLOSE). */

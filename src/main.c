@@ -20,6 +20,7 @@
 #include "cfg.h"
 #include "daemon.h"
 #include "identity.h"
+#include "netcheck.h"
 #include "log.h"
 
 #define DEFAULT_CONFIG SFK_SYSCONF_DIR "/sfkit-proxy.yaml"
@@ -31,6 +32,7 @@ static void usage(FILE *out) {
           "Usage: sfkit-proxy [OPTION]...\n"
           "       sfkit-proxy status [-c FILE] [--json]\n"
           "       sfkit-proxy identity [-c FILE]\n"
+          "       sfkit-proxy netcheck [-c FILE] [--json]\n"
           "\n"
           "Connect the parties of an MPC study: a local SOCKS5 proxy for\n"
           "10.0.0.<pid>:<port>, carried over authenticated QUIC between the\n"
@@ -59,6 +61,9 @@ static void usage(FILE *out) {
           "                         relay, registry, peers (--json: as JSON)\n"
           "  identity               create the key if missing and print its\n"
           "                         public-key pin (for peers' configs)\n"
+          "  netcheck               probe the NAT with the STUN servers of\n"
+          "                         discovery: will direct connections work?\n"
+          "                         (see sfkit-proxy netcheck --help)\n"
           "\n"
           "Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGHUP re-reads the\n"
           "peer list and log level.  Exit status: 0 clean stop, 1 runtime\n"
@@ -83,6 +88,46 @@ static const char *pick_config(const char *given) {
   if (stat(DEFAULT_CONFIG, &st) == 0)
     return DEFAULT_CONFIG;
   return NULL;
+}
+
+static int cmd_netcheck(int argc, char **argv) {
+  const char *cfgpath = NULL;
+  static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  int c, json = 0, verbose = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+    if (c == 'c') {
+      cfgpath = optarg;
+    } else if (c == 'j') {
+      json = 1;
+    } else if (c == 'v') {
+      verbose++;
+    } else if (c == 'h') {
+      printf("Usage: sfkit-proxy netcheck [-c FILE] [--json] [-v]\n"
+             "Probe the NAT with the configured STUN servers (discovery:\n"
+             "plugin: stun) and say whether direct connections can work.\n"
+             "Needs no running daemon.  Exit status: 0 direct connections\n"
+             "expected, 1 the mapping depends on the destination (a relay\n"
+             "is needed), 2 usage or config error, 3 no STUN server\n"
+             "answered, 4 only one vantage point answered (behaviour\n"
+             "unknown), 5 runtime failure.\n");
+      return EXIT_OK;
+    } else {
+      return EXIT_USAGE;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "sfkit-proxy netcheck: unexpected argument '%s'\n",
+            argv[optind]);
+    return EXIT_USAGE;
+  }
+  struct sfk_overrides ov = {.pid = -1, .log_level = -1, .log_format = -1};
+  if (verbose)
+    ov.log_level = verbose > 1 ? SFK_LOG_DEBUG : SFK_LOG_INFO;
+  return sfk_netcheck_run(pick_config(cfgpath), &ov, json);
 }
 
 static int cmd_identity(int argc, char **argv) {
@@ -322,11 +367,8 @@ int main(int argc, char **argv) {
     return cmd_identity(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "status") == 0)
     return cmd_status(argc - 1, argv + 1);
-  if (argc > 1 && strcmp(argv[1], "netcheck") == 0) {
-    fprintf(stderr, "sfkit-proxy: '%s' is not available in this version\n",
-            argv[1]);
-    return EXIT_USAGE;
-  }
+  if (argc > 1 && strcmp(argv[1], "netcheck") == 0)
+    return cmd_netcheck(argc - 1, argv + 1);
 
   const char *cfgpath = NULL;
   struct sfk_overrides ov = {.pid = -1, .log_level = -1, .log_format = -1};

@@ -41,7 +41,7 @@ if [ -z "${SFKIT_PROXY:-}" ]; then
 fi
 if [ -z "${SFKIT_PROXY_PLUGIN_DIR:-}" ]; then
   _b=$(dirname "$(dirname "$SFKIT_PROXY")")
-  SFKIT_PROXY_PLUGIN_DIR=$_b/plugins/quic/.libs:$_b/plugins/static/.libs:$_b/plugins/none/.libs:$_b/plugins/sfkit/.libs
+  SFKIT_PROXY_PLUGIN_DIR=$_b/plugins/quic/.libs:$_b/plugins/static/.libs:$_b/plugins/none/.libs:$_b/plugins/stun/.libs:$_b/plugins/sfkit/.libs
 fi
 export SFKIT_PROXY SFKIT_PROXY_PLUGIN_DIR SFK_SRCDIR
 
@@ -409,3 +409,111 @@ assert_alive() { alive "${PROXY_PID[$1]}" || fail "proxy $1 died"; }
 
 # rss_kib PID: VmRSS in KiB (0 if gone).
 rss_kib() { awk '/^VmRSS:/{print $2; f=1} END{if(!f) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# --- STUN servers (coturn) ------------------------------------------------------
+# stun_ping HOST PORT: one STUN Binding request; 0 when a success response
+# with our transaction id comes back within 0.3 s.
+stun_ping() {
+  "$PY" - "$1" "$2" <<'PYEOF'
+import os, socket, struct, sys
+tid = os.urandom(12)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.3)
+try:
+    s.sendto(struct.pack("!HHI", 0x0001, 0, 0x2112A442) + tid, (sys.argv[1], int(sys.argv[2])))
+    d = s.recv(2048)
+except OSError:
+    sys.exit(1)
+sys.exit(0 if len(d) >= 20 and d[:2] == b"\x01\x01" and d[8:20] == tid else 1)
+PYEOF
+}
+
+# _udp_port_free PORT: nothing is bound to 127.0.0.1:PORT or 127.0.0.2:PORT.
+_udp_port_free() {
+  "$PY" - "$1" <<'PYEOF'
+import socket, sys
+for host in ("127.0.0.1", "127.0.0.2"):
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind((host, int(sys.argv[1])))
+        except OSError:
+            sys.exit(1)
+        finally:
+            s.close()
+PYEOF
+}
+
+# start_coturn NAME: a STUN-only coturn on 127.0.0.1 and 127.0.0.2 (two
+# listening IPs, so it answers RFC 5780 CHANGE-REQUEST and sends
+# OTHER-ADDRESS), at a free port P with its alternate port P+1.  Sets
+# COTURN_PORT and COTURN_PID; log in $T/NAME.log, pid file and database
+# in $T/NAME/.  Stopped by the cleanup trap like every tracked process.
+start_coturn() {
+  need turnserver
+  local name=$1 dir=$T/$1 cport="" i
+  mkdir -p "$dir"
+  for ((i = 0; i < 20; i++)); do
+    free_port cport udp
+    _udp_port_free "$cport" && _udp_port_free $((cport + 1)) && break
+    cport=""
+  done
+  [ -n "$cport" ] || fail "no free port pair for coturn"
+  turnserver -n --no-cli --no-tls --no-dtls --no-tcp --stun-only \
+    --listening-ip 127.0.0.1 --listening-ip 127.0.0.2 \
+    --listening-port "$cport" --alt-listening-port $((cport + 1)) \
+    --pidfile "$dir/pid" --userdb "$dir/turndb" \
+    --log-file "$T/$name.log" --simple-log --no-stdout-log \
+    >"$dir/out" 2>&1 </dev/null &
+  COTURN_PID=$!
+  track "$COTURN_PID"
+  # shellcheck disable=SC2034 # used by the tests
+  COTURN_PORT=$cport
+  wait_until 20 stun_ping 127.0.0.1 "$cport" || fail "coturn $name does not answer on 127.0.0.1:$cport"
+  wait_until 20 stun_ping 127.0.0.2 $((cport + 1)) || fail "coturn $name does not answer on 127.0.0.2:$((cport + 1))"
+}
+
+# start_stun_server NAME [ARGS...]: run stun_server.py (a scripted STUN
+# server: see its header) in the background; sets STUN_PORT.
+start_stun_server() {
+  local name=$1
+  shift
+  rm -f "$T/$name.ready"
+  "$PY" "$LIB_DIR/stun_server.py" --ready-file "$T/$name.ready" "$@" \
+    >"$T/$name.out" 2>"$T/$name.err" &
+  track "$!"
+  wait_until 20 _nonempty "$T/$name.ready" || fail "stun server $name did not start"
+  # shellcheck disable=SC2034 # used by the tests
+  STUN_PORT=$(cat "$T/$name.ready")
+}
+
+# stop_coturn PID: stop one coturn (SIGTERM, then SIGKILL after 5 s).
+stop_coturn() {
+  local i
+  kill -TERM "$1" 2>/dev/null
+  for ((i = 0; i < 50; i++)); do
+    alive "$1" || break
+    sleep 0.1
+  done
+  alive "$1" && kill -KILL "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
+  return 0
+}
+
+# use_stun_discovery CONFIG SERVERS [EXTRA]: replace the config's
+# discovery section (write_config's "plugin: none", or an earlier call's)
+# with plugin stun and SERVERS (a YAML list), plus EXTRA lines (indented
+# by the caller).
+use_stun_discovery() {
+  local f=$1 servers=$2 extra=${3:-}
+  awk -v servers="$servers" -v extra="$extra" '
+    skip && /^ / { next }
+    { skip = 0 }
+    $0 == "discovery:" {
+      print; print "  plugin: stun"; print "  servers: " servers
+      if (extra != "") print extra
+      skip = 1; next
+    }
+    { print }' "$f" >"$f.new" || fail "cannot edit $f"
+  mv "$f.new" "$f" || fail "cannot replace $f"
+}
