@@ -264,6 +264,7 @@ struct quic_peer {
   uint64_t backoff_ms;
   uint64_t next_connect_ns; /* client: 0 = not scheduled */
   unsigned attempts;        /* client: dials since the last UP */
+  int last_err;             /* client: how the last attempt ended */
   /* Server side punching: a phase starts when punching (re)starts. */
   uint64_t next_punch_ns;   /* 0 = start a phase now */
   uint64_t punch_start_ns;  /* 0 = no phase running */

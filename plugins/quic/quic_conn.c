@@ -1072,6 +1072,7 @@ void quic_conn_teardown(struct quic_conn *qc, int upcalls) {
         p->direct_failed = 1; /* auto: the next dial may take the relay */
       if (qc->path == SFK_PATH_RELAY)
         quic_path_unpermit(qi, p);
+      p->last_err = err;
       if (qc->flags & QCF_QUIET)
         p->next_connect_ns = 0;
       else if (upcalls)

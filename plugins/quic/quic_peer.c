@@ -465,7 +465,7 @@ uint32_t quic_peer_by_addr(struct quic_inst *qi, const struct sockaddr *sa,
 
 /*
  * A punch from the server side of a peer.  Without a connection: dial now
- * (it is up).  With an established one older than a few seconds: the peer
+ * (it is up) unless it refused us.  With an established one older than a few seconds: the peer
  * punches only while it has no connection to us (or its mapping moved),
  * so it probably restarted; send a PING at once so its stateless reset
  * ends our stale connection.
@@ -482,7 +482,10 @@ void quic_punch_recv(struct quic_inst *qi, int path,
   }
   qi->stats.punches_received++;
   if (!p->conn) {
-    if (p->next_connect_ns > quic_now(qi) + 100 * MS) {
+    /* Dial at once unless the peer actively refused us last time (a pin
+     * mismatch would otherwise retry at the punch rate). */
+    if ((p->attempts == 0 || p->last_err == -ETIMEDOUT) &&
+        p->next_connect_ns > quic_now(qi) + 100 * MS) {
       p->next_connect_ns = 1;
       quic_peer_schedule(p);
     }
