@@ -1049,6 +1049,17 @@ void quic_conn_teardown(struct quic_conn *qc, int upcalls) {
   ev_timer_stop(h->loop, &qc->timer);
   if (hs_failed && upcalls)
     qi->stats.hs_failed++;
+  /* Traffic summary; the daemon logs the state change itself. */
+  if (qc->flags & QCF_HS_DONE)
+    h->log(h, SFK_LOG_INFO,
+           "peer %u at %s: connection down (%s); sent %" PRIu64
+           " packets, %" PRIu64 " bytes, largest %zu; received %" PRIu64
+           " packets, %" PRIu64 " bytes",
+           qc->pid, conn_addr(qc, a, sizeof(a)), why, qc->tx_pkts,
+           qc->tx_bytes, qc->tx_largest, qc->rx_pkts, qc->rx_bytes);
+  else if (qc->pid != SFK_PID_NONE || !(qc->flags & QCF_SERVER))
+    h->log(h, SFK_LOG_DEBUG, "peer %u at %s: handshake failed (%s)", qc->pid,
+           conn_addr(qc, a, sizeof(a)), why);
   /* A server connection that failed before it knew its peer: tell the
    * peer its address or its pin pointed to, unless that one is up. */
   if (!p && upcalls && hs_failed && (qc->flags & QCF_SERVER) &&
@@ -1082,16 +1093,6 @@ void quic_conn_teardown(struct quic_conn *qc, int upcalls) {
       p->punch_start_ns = 0;
     }
   }
-  if (qc->flags & QCF_HS_DONE)
-    h->log(h, SFK_LOG_INFO,
-           "peer %u at %s: connection down (%s); sent %" PRIu64
-           " packets, %" PRIu64 " bytes, largest %zu; received %" PRIu64
-           " packets, %" PRIu64 " bytes",
-           qc->pid, conn_addr(qc, a, sizeof(a)), why, qc->tx_pkts,
-           qc->tx_bytes, qc->tx_largest, qc->rx_pkts, qc->rx_bytes);
-  else if (qc->pid != SFK_PID_NONE || !(qc->flags & QCF_SERVER))
-    h->log(h, SFK_LOG_DEBUG, "peer %u at %s: handshake failed (%s)", qc->pid,
-           conn_addr(qc, a, sizeof(a)), why);
   conn_send_close(qc);
   if (qc->conn) {
     ngtcp2_conn_del(qc->conn);
