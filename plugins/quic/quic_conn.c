@@ -629,12 +629,19 @@ static void conn_arm_timer(struct quic_conn *qc) {
   exp = ngtcp2_conn_get_expiry(qc->conn);
   if (exp < qc->ack_hold_ns)
     exp = qc->ack_hold_ns;
-  if ((qc->flags & QCF_HS_DONE) &&
-      qc->last_rx_ns + qc->qi->cfg.peer_timeout_ms * 1000000u < exp)
-    exp = qc->last_rx_ns + qc->qi->cfg.peer_timeout_ms * 1000000u;
+  now = quic_now(qc->qi);
+  if (qc->flags & QCF_HS_DONE) {
+    /* The liveness check (conn_peer_silent).  Past its deadline with
+     * nothing ack-eliciting sent since the peer's last packet, look again
+     * shortly (a keep-alive is due) rather than spin. */
+    uint64_t live = qc->last_rx_ns + qc->qi->cfg.peer_timeout_ms * 1000000u;
+    if (live <= now)
+      live = now + 250 * 1000000u;
+    if (live < exp)
+      exp = live;
+  }
   if (exp == UINT64_MAX)
     return;
-  now = quic_now(qc->qi);
   ev_timer_set(&qc->timer, exp > now ? (double)(exp - now) / 1e9 : 0., 0.);
   ev_timer_start(loop, &qc->timer);
 }
