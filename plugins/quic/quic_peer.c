@@ -283,8 +283,13 @@ static void punch_tick(struct quic_peer *p, uint64_t now) {
     p->punch_start_ns = now;
     p->punches = 0;
     p->punch_slow = 0;
-    h->log(h, SFK_LOG_INFO, "peer %u: punching towards %s every %u ms "
-           "until its handshake arrives", p->pid, a, QUIC_PUNCH_INTERVAL_MS);
+    if (up)
+      h->log(h, SFK_LOG_INFO, "peer %u: our mapping moved; punching towards "
+             "%s every %u ms for %u s", p->pid, a, QUIC_PUNCH_INTERVAL_MS,
+             QUIC_PUNCH_FAST_MS / 1000);
+    else
+      h->log(h, SFK_LOG_INFO, "peer %u: punching towards %s every %u ms "
+             "until its handshake arrives", p->pid, a, QUIC_PUNCH_INTERVAL_MS);
     if (!up)
       quic_peer_state(p, SFK_PEER_CONNECTING, SFK_PATH_DIRECT,
                       (const struct sockaddr *)&p->addr, p->addrlen, 0,

@@ -6,9 +6,10 @@
 #    party 0 reports the peer up at the new address.  Party 0 also accepts
 #    the client from an address it never published (peer-reflexive): the
 #    pin identifies it.
-# B: the QUIC server's (party 0's) mapping changes: once party 1's
-#    registry has the new address (SIGHUP re-reads the static one), it
-#    reconnects and new TCP connections work within 30 s.
+# B: the QUIC server's (party 0's) mapping changes: its discovery reports
+#    it, party 0 punches again at once (path_changed), and once party 1's
+#    registry has the new address (SIGHUP re-reads the static one) it
+#    reconnects: new TCP connections work within 30 s.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -96,22 +97,39 @@ stop_all
 kill "$NAT_PID"
 
 # --- B: the server's mapping changes ------------------------------------------------
+# Party 0 learns its mapping from a file (tests/plugins/discovery_file.c,
+# standing in for STUN); when the NAT rebinds, the file says so, the
+# daemon calls path_changed(DIRECT) and party 0 punches again at once,
+# though its connection is up.
+[ -n "${SFK_TEST_PLUGIN_DIR:-}" ] || SFK_TEST_PLUGIN_DIR=$(dirname "$(dirname "$SFKIT_PROXY")")/tests/plugins/.libs
+[ -f "$SFK_TEST_PLUGIN_DIR/discovery_file.so" ] || fail "test plugin discovery_file.so not built (make check builds it)"
+export SFKIT_PROXY_PLUGIN_DIR=$SFKIT_PROXY_PLUGIN_DIR:$SFK_TEST_PLUGIN_DIR
 nat nat0 "$P0_UDP" "$P1_UDP"
-sed "s/127.0.0.1:$P1_UDP/127.0.0.1:$NAT_Q/" p0.good.yaml >p0.yaml
+echo "127.0.0.1:$NAT_P" >mapping0.txt
+sed -e "s/127.0.0.1:$P1_UDP/127.0.0.1:$NAT_Q/" \
+  -e 's/^  plugin: none$/  plugin: file\n  file: mapping0.txt/' p0.good.yaml >p0.yaml
+grep -q 'plugin: file' p0.yaml || fail "B: could not configure discovery 'file'"
 sed "s/127.0.0.1:$P0_UDP/127.0.0.1:$NAT_P/" p1.good.yaml >p1.yaml
 start_proxy p0b p0.yaml
+grep -q "public address 127.0.0.1:$NAT_P" p0b.log || fail "B: party 0 did not take its mapping from the file"
 start_proxy p1b p1.yaml
 got=$(socks "127.0.0.1:$P1_SOCKS" 10.0.0.0 "$E0" --send one)
 [ "$got" = "$(printf '0x00\none')" ] || fail "B: before the rebinding: got '$got'"
 OLD_P=$NAT_P
+npunch=$(grep -c 'peer 1: .*punching towards' p0b.log)
 rebind nat0
-log "B: party 0's mapping moved from $OLD_P to $NAT_P; party 1 re-reads its registry"
-sed "s/127.0.0.1:$P0_UDP/127.0.0.1:$NAT_P/" p1.good.yaml >p1.yaml
 t0=$(now)
+echo "127.0.0.1:$NAT_P" >mapping0.txt
+log "B: party 0's mapping moved from $OLD_P to $NAT_P"
+_punches() { [ "$(grep -c 'peer 1: .*punching towards' p0b.log)" -gt "$npunch" ]; }
+wait_until 5 _punches || fail "B: party 0 did not punch again after its mapping moved"
+log "B: party 0 punches again $(elapsed "$t0") s after the move: $(grep 'peer 1: .*punching towards' p0b.log | tail -n 1)"
+# the registry learns the new address (the static one on SIGHUP)
+sed "s/127.0.0.1:$P0_UDP/127.0.0.1:$NAT_P/" p1.good.yaml >p1.yaml
 kill -HUP "$(proxy_pid p1b)"
 _works() { [ "$(socks "127.0.0.1:$P1_SOCKS" 10.0.0.0 "$E0" --send two --timeout 5 | tail -n 1)" = two ]; }
-wait_until 30 _works || fail "B: no new connection within 30 s of the registry change"
-log "B: new TCP connections work $(elapsed "$t0") s after the registry change"
+wait_until 30 _works || fail "B: no new connection within 30 s of the move"
+log "B: new TCP connections work $(elapsed "$t0") s after the move"
 grep -q "peers: peer 0 (10.0.0.0) up via direct 127.0.0.1:$NAT_P" p1b.log ||
   fail "B: party 1 does not report peer 0 up at 127.0.0.1:$NAT_P"
 log "B: $(grep -m1 "peers: peer 0 (10.0.0.0) down" p1b.log)"
