@@ -141,8 +141,10 @@ int quic_path_fallback(struct quic_inst *qi, struct quic_peer *p,
       now < qc->created_ns + qi->cfg.relay_fallback_ms * 1000000u)
     return 0;
   p->direct_failed = 1;
-  snprintf(why, sizeof(why), "no direct handshake in %" PRIu64 " ms; "
-           "trying the relay", qi->cfg.relay_fallback_ms);
+  snprintf(why, sizeof(why),
+           "no direct handshake in %" PRIu64 " ms; "
+           "trying the relay",
+           qi->cfg.relay_fallback_ms);
   h->log(h, SFK_LOG_INFO, "peer %u: %s", p->pid, why);
   qc->flags |= QCF_QUIET;
   quic_conn_doom(qc, -ETIMEDOUT, why);
@@ -198,7 +200,8 @@ void quic_op_path_changed(void *self, int path) {
     else if (qc && client && qc->path == SFK_PATH_DIRECT &&
              h->relay_mode == SFK_RELAY_ALWAYS && qi->relay_usable) {
       qc->flags |= QCF_QUIET;
-      quic_conn_doom(qc, -ENOTCONN, "relay mode 'always': moving to the "
+      quic_conn_doom(qc, -ENOTCONN,
+                     "relay mode 'always': moving to the "
                      "relay");
     }
     if (!client && p->addrlen) {

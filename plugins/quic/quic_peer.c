@@ -45,14 +45,12 @@ static int peer_update(struct quic_peer *p, const struct sfk_peer *e) {
   int changed = 0;
 
   if (e->addrlen != p->addrlen ||
-      (e->addrlen && !quic_addr_eq((const struct sockaddr *)&e->addr,
-                                   e->addrlen,
-                                   (const struct sockaddr *)&p->addr,
-                                   p->addrlen))) {
+      (e->addrlen &&
+       !quic_addr_eq((const struct sockaddr *)&e->addr, e->addrlen,
+                     (const struct sockaddr *)&p->addr, p->addrlen))) {
     changed |= 1;
     memset(&p->addr, 0, sizeof(p->addr));
-    if (e->addrlen && e->addrlen <= sizeof(p->addr) &&
-        e->addr.ss_family != 0) {
+    if (e->addrlen && e->addrlen <= sizeof(p->addr) && e->addr.ss_family != 0) {
       memcpy(&p->addr, &e->addr, e->addrlen);
       p->addrlen = e->addrlen;
     } else {
@@ -182,11 +180,15 @@ const char *quic_peer_why(struct quic_peer *p, char *buf, size_t bufsz) {
     return "no address published for this peer yet";
   quic_dur_str(qi->cfg.handshake_timeout_ms, d, sizeof(d));
   if (quic_is_client_of(qi, p->pid))
-    snprintf(buf, bufsz, "no answer to the handshake in %s (peer offline, "
-             "or its NAT filters us)%s", d, quic_path_policy_note(qi));
+    snprintf(buf, bufsz,
+             "no answer to the handshake in %s (peer offline, "
+             "or its NAT filters us)%s",
+             d, quic_path_policy_note(qi));
   else
-    snprintf(buf, bufsz, "no handshake from the peer in %s (peer offline, "
-             "or its NAT filters us)%s", d, quic_path_policy_note(qi));
+    snprintf(buf, bufsz,
+             "no handshake from the peer in %s (peer offline, "
+             "or its NAT filters us)%s",
+             d, quic_path_policy_note(qi));
   return buf;
 }
 
@@ -258,16 +260,20 @@ void quic_peer_backoff(struct quic_peer *p) {
   /* Info on the first retry and when the backoff reaches its ceiling;
    * every other retry at debug. */
   if (p->attempts <= 1)
-    h->log(h, SFK_LOG_INFO, "peer %u: dialling again in %" PRIu64 " ms, "
-           "backing off to every %u s while it fails", p->pid, ms,
-           QUIC_BACKOFF_MAX_MS / 1000);
+    h->log(h, SFK_LOG_INFO,
+           "peer %u: dialling again in %" PRIu64 " ms, "
+           "backing off to every %u s while it fails",
+           p->pid, ms, QUIC_BACKOFF_MAX_MS / 1000);
   else if (ms < QUIC_BACKOFF_MAX_MS && p->backoff_ms == QUIC_BACKOFF_MAX_MS)
-    h->log(h, SFK_LOG_INFO, "peer %u: no connection after %u attempts; "
-           "dialling every %u s", p->pid, p->attempts,
-           QUIC_BACKOFF_MAX_MS / 1000);
+    h->log(h, SFK_LOG_INFO,
+           "peer %u: no connection after %u attempts; "
+           "dialling every %u s",
+           p->pid, p->attempts, QUIC_BACKOFF_MAX_MS / 1000);
   else
-    h->log(h, SFK_LOG_DEBUG, "peer %u: dialling again in %" PRIu64 " ms "
-           "(attempt %u)", p->pid, ms, p->attempts + 1);
+    h->log(h, SFK_LOG_DEBUG,
+           "peer %u: dialling again in %" PRIu64 " ms "
+           "(attempt %u)",
+           p->pid, ms, p->attempts + 1);
 }
 
 /* Server side: one punch, on the schedule described at the top. */
@@ -284,12 +290,15 @@ static void punch_tick(struct quic_peer *p, uint64_t now) {
     p->punches = 0;
     p->punch_slow = 0;
     if (up)
-      h->log(h, SFK_LOG_INFO, "peer %u: our mapping moved; punching towards "
-             "%s every %u ms for %u s", p->pid, a, QUIC_PUNCH_INTERVAL_MS,
-             QUIC_PUNCH_FAST_MS / 1000);
+      h->log(h, SFK_LOG_INFO,
+             "peer %u: our mapping moved; punching towards "
+             "%s every %u ms for %u s",
+             p->pid, a, QUIC_PUNCH_INTERVAL_MS, QUIC_PUNCH_FAST_MS / 1000);
     else
-      h->log(h, SFK_LOG_INFO, "peer %u: punching towards %s every %u ms "
-             "until its handshake arrives", p->pid, a, QUIC_PUNCH_INTERVAL_MS);
+      h->log(h, SFK_LOG_INFO,
+             "peer %u: punching towards %s every %u ms "
+             "until its handshake arrives",
+             p->pid, a, QUIC_PUNCH_INTERVAL_MS);
     if (!up)
       quic_peer_state(p, SFK_PEER_CONNECTING, SFK_PATH_DIRECT,
                       (const struct sockaddr *)&p->addr, p->addrlen, 0,
@@ -299,14 +308,16 @@ static void punch_tick(struct quic_peer *p, uint64_t now) {
                    p->addrlen, (const uint8_t *)QUIC_PUNCH, QUIC_PUNCH_LEN, 0);
   p->punches++;
   qi->stats.punches_sent++;
-  h->log(h, SFK_LOG_DEBUG, "peer %u: punch %u to %s%s%s", p->pid, p->punches,
-         a, rv ? ": " : "", rv ? strerror(-rv) : "");
+  h->log(h, SFK_LOG_DEBUG, "peer %u: punch %u to %s%s%s", p->pid, p->punches, a,
+         rv ? ": " : "", rv ? strerror(-rv) : "");
   if (!p->punch_slow && now - p->punch_start_ns >= QUIC_PUNCH_FAST_MS * MS) {
     p->punch_slow = 1;
     if (!up)
-      h->log(h, SFK_LOG_INFO, "peer %u: no handshake after %u punches in "
-             "%u s; punching every %u s", p->pid, p->punches,
-             QUIC_PUNCH_FAST_MS / 1000, QUIC_PUNCH_SLOW_MS / 1000);
+      h->log(h, SFK_LOG_INFO,
+             "peer %u: no handshake after %u punches in "
+             "%u s; punching every %u s",
+             p->pid, p->punches, QUIC_PUNCH_FAST_MS / 1000,
+             QUIC_PUNCH_SLOW_MS / 1000);
   }
   p->next_punch_ns =
       now + (p->punch_slow ? QUIC_PUNCH_SLOW_MS : QUIC_PUNCH_INTERVAL_MS) * MS;
@@ -409,14 +420,15 @@ void quic_peers_sync(struct quic_inst *qi) {
          * that moved means a new connection. */
         if (p->conn && p->addrlen &&
             !quic_addr_eq((const struct sockaddr *)&p->conn->remote,
-                          p->conn->remotelen,
-                          (const struct sockaddr *)&p->addr, p->addrlen)) {
+                          p->conn->remotelen, (const struct sockaddr *)&p->addr,
+                          p->addrlen)) {
           char a[64], why[QUIC_WHY_MAX];
 
-          snprintf(why, sizeof(why), "the peer's address changed to %s; "
+          snprintf(why, sizeof(why),
+                   "the peer's address changed to %s; "
                    "reconnecting",
-                   quic_addr_str((const struct sockaddr *)&p->addr,
-                                 p->addrlen, a, sizeof(a)));
+                   quic_addr_str((const struct sockaddr *)&p->addr, p->addrlen,
+                                 a, sizeof(a)));
           quic_conn_doom(p->conn, -ENOTCONN, why);
         }
         p->next_connect_ns = 0;
@@ -439,8 +451,8 @@ void quic_peers_sync(struct quic_inst *qi) {
       if (p->conn)
         quic_conn_doom(p->conn, -ENOTCONN, "the peer left the registry");
       else if (p->st != SFK_PEER_UNKNOWN && p->st != SFK_PEER_DOWN)
-        quic_peer_state(p, SFK_PEER_DOWN, SFK_PATH_DIRECT, NULL, 0,
-                        -ENOTCONN, "the peer left the registry");
+        quic_peer_state(p, SFK_PEER_DOWN, SFK_PATH_DIRECT, NULL, 0, -ENOTCONN,
+                        "the peer left the registry");
       quic_path_unpermit(qi, p);
       quic_stream_fail_pending(p, 0, 1);
     }
@@ -470,10 +482,10 @@ uint32_t quic_peer_by_addr(struct quic_inst *qi, const struct sockaddr *sa,
 
 /*
  * A punch from the server side of a peer.  Without a connection: dial now
- * (it is up) unless it refused us.  With an established one older than a few seconds: the peer
- * punches only while it has no connection to us (or its mapping moved),
- * so it probably restarted; send a PING at once so its stateless reset
- * ends our stale connection.
+ * (it is up) unless it refused us.  With an established one older than a few
+ * seconds: the peer punches only while it has no connection to us (or its
+ * mapping moved), so it probably restarted; send a PING at once so its
+ * stateless reset ends our stale connection.
  */
 void quic_punch_recv(struct quic_inst *qi, int path,
                      const struct sockaddr *from, socklen_t fromlen) {
@@ -525,8 +537,9 @@ void quic_op_peer_report(void *self, uint32_t pid, struct sfk_report *r) {
   if (!qc || !qc->conn)
     return;
   r->str(r, "path", qc->path == SFK_PATH_RELAY ? "relay" : "direct");
-  r->str(r, "remote", quic_addr_str((const struct sockaddr *)&qc->remote,
-                                    qc->remotelen, a, sizeof(a)));
+  r->str(r, "remote",
+         quic_addr_str((const struct sockaddr *)&qc->remote, qc->remotelen, a,
+                       sizeof(a)));
   if (qc->flags & QCF_HS_DONE) {
     ngtcp2_conn_stat cs;
 
@@ -563,9 +576,10 @@ void quic_report(struct quic_inst *qi, struct sfk_report *r) {
   r->num(r, "punches_sent", (int64_t)s->punches_sent);
   r->num(r, "punches_received", (int64_t)s->punches_received);
   r->num(r, "migrations", (int64_t)s->migrations);
-  r->str(r, "relay", !qi->relay_present  ? "none"
-                     : qi->relay_usable ? "usable"
-                                        : "not usable");
+  r->str(r, "relay",
+         !qi->relay_present ? "none"
+         : qi->relay_usable ? "usable"
+                            : "not usable");
   r->begin(r, "dropped", 0);
   r->num(r, "not_quic", (int64_t)s->drop_not_quic);
   r->num(r, "too_many_handshakes", (int64_t)s->drop_busy);
