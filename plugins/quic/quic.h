@@ -17,6 +17,16 @@
  * list and mark its connection dirty.  Unlinking and freeing happen in
  * quic_flush() (ev_prepare / ev_idle), in timers and at the top of
  * on_datagram, never below an upcall.
+ *
+ * host->peer_state is only called from quic_flush() (quic_peer_events):
+ * a DOWN makes the daemon re-read the peer, which replaces the peer table
+ * (every `const struct sfk_peer *` from peer_get/peer_at goes stale), so
+ * code that learns a state records it with quic_peer_state() instead.
+ *
+ * Files: quic_plugin.c (lifetime, config, datagrams, flush), quic_conn.c
+ * (connections), quic_peer.c (peers, dialling, punching, peer states,
+ * status), quic_path.c (direct / relay paths, relay policy),
+ * quic_stream.c (streams), quic_tls.c (TLS and pins).
  */
 #ifndef SFK_QUIC_H
 #define SFK_QUIC_H
