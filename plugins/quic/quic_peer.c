@@ -410,6 +410,8 @@ void quic_peers_sync(struct quic_inst *qi) {
     if ((changed & 2) && p->conn && (p->conn->flags & QCF_VERIFIED) &&
         strcmp(p->conn->pin, p->pin) != 0)
       quic_conn_doom(p->conn, -ENOTCONN, "the peer's pin changed");
+    if (changed)
+      p->why[0] = '\0'; /* the last failure was about the old entry */
     if (changed & 1) {
       p->direct_failed = 0;
       p->backoff_ms = QUIC_BACKOFF_MIN_MS;
