@@ -133,7 +133,7 @@ int quic_path_fallback(struct quic_inst *qi, struct quic_peer *p,
                        uint64_t now) {
   const struct sfk_host *h = qi->h;
   struct quic_conn *qc = p->conn;
-  char why[QUIC_WHY_MAX];
+  char why[QUIC_WHY_MAX], d[32];
 
   if (!qc || (qc->flags & (QCF_HS_DONE | QCF_SERVER | QCF_DOOMED)) ||
       qc->path != SFK_PATH_DIRECT || h->relay_mode != SFK_RELAY_AUTO ||
@@ -141,10 +141,8 @@ int quic_path_fallback(struct quic_inst *qi, struct quic_peer *p,
       now < qc->created_ns + qi->cfg.relay_fallback_ms * 1000000u)
     return 0;
   p->direct_failed = 1;
-  snprintf(why, sizeof(why),
-           "no direct handshake in %" PRIu64 " ms; "
-           "trying the relay",
-           qi->cfg.relay_fallback_ms);
+  snprintf(why, sizeof(why), "no direct handshake in %s; trying the relay",
+           quic_dur_str(qi->cfg.relay_fallback_ms, d, sizeof(d)));
   h->log(h, SFK_LOG_INFO, "peer %u: %s", p->pid, why);
   qc->flags |= QCF_QUIET;
   quic_conn_doom(qc, -ETIMEDOUT, why);
