@@ -14,8 +14,9 @@
  * relay_fallback and the relay is usable; never with 'never' or without a
  * relay plugin (path_info(RELAY) is -ENOENT: everything stays direct).
  *
- * Not exercised end to end yet: no relay plugin exists.  Everything here
- * is guarded by qi->relay_usable, which only a relay plugin can set.
+ * No TURN plugin exists yet; tests/integration/relay.sh runs this path
+ * end to end with a stand-in (tests/plugins/relay_udp.c).  Everything
+ * here is guarded by qi->relay_usable, which only a relay plugin can set.
  */
 #include <errno.h>
 #include <inttypes.h>
