@@ -17,6 +17,16 @@
  * list and mark its connection dirty.  Unlinking and freeing happen in
  * quic_flush() (ev_prepare / ev_idle), in timers and at the top of
  * on_datagram, never below an upcall.
+ *
+ * host->peer_state is only called from quic_flush() (quic_peer_events):
+ * a DOWN makes the daemon re-read the peer, which replaces the peer table
+ * (every `const struct sfk_peer *` from peer_get/peer_at goes stale), so
+ * code that learns a state records it with quic_peer_state() instead.
+ *
+ * Files: quic_plugin.c (lifetime, config, datagrams, flush), quic_conn.c
+ * (connections), quic_peer.c (peers, dialling, punching, peer states,
+ * status), quic_path.c (direct / relay paths, relay policy),
+ * quic_stream.c (streams), quic_tls.c (TLS and pins).
  */
 #ifndef SFK_QUIC_H
 #define SFK_QUIC_H
@@ -82,10 +92,18 @@ _Static_assert(QUIC_TXBUF >= QUIC_GSO_BYTES, "txbuf holds a GSO batch");
 /* Punch datagram: first byte in 0x40..0x7f, too short to be QUIC. */
 #define QUIC_PUNCH "\x7f" "sfkit-punch"
 #define QUIC_PUNCH_LEN 12
+/* Punch schedule of the server side: every 500 ms for the first 10 s
+ * (both NATs open within a round trip of the client's first Initial),
+ * then every 5 s while no handshake arrives (the peer may start later;
+ * a slow beat keeps our NAT open for it without flooding a dead address). */
 #define QUIC_PUNCH_INTERVAL_MS 500
+#define QUIC_PUNCH_FAST_MS 10000
+#define QUIC_PUNCH_SLOW_MS 5000
 /* Reconnect backoff of the client side. */
 #define QUIC_BACKOFF_MIN_MS 500
 #define QUIC_BACKOFF_MAX_MS 10000
+/* Longest reason text we keep (two full pins and some words fit). */
+#define QUIC_WHY_MAX 256
 /* Application error code for our RESET_STREAM / STOP_SENDING. */
 #define QUIC_APP_ERR_RESET 0x1
 
@@ -109,6 +127,23 @@ struct quic_cfg {
   uint64_t max_streams;
   uint64_t send_buffer;
   uint64_t loopback_payload; /* to loopback peers; <= 1452: as on a network */
+  uint64_t peer_timeout_ms;  /* no packet for this long: the peer is down */
+  uint64_t relay_fallback_ms; /* auto: relay after this long without a
+                                 direct handshake */
+};
+
+/* Counters for base.report (status). */
+struct quic_stats {
+  uint64_t accepted, dialled, hs_failed;
+  uint64_t sr_sent, sr_received;
+  uint64_t punches_sent, punches_received;
+  uint64_t migrations;
+  /* datagrams dropped, by why */
+  uint64_t drop_not_quic;     /* neither a punch nor a QUIC header */
+  uint64_t drop_busy;         /* too many unverified handshakes */
+  uint64_t drop_bad_initial;  /* a long header that is no valid Initial */
+  uint64_t drop_unknown_cid;  /* short header for no connection of ours */
+  uint64_t drop_unknown_punch; /* punch from an address of no peer */
 };
 
 struct quic_chunk {
@@ -179,7 +214,10 @@ enum {
   QCF_VERIFIED = 1u << 5,
   QCF_PROBE = 1u << 6, /* send a PING soon (peer may have lost state) */
   QCF_CREATING = 1u << 7, /* inside ngtcp2_conn_{client,server}_new */
-  QCF_RX_DATA = 1u << 8   /* the packet being read carried stream data */
+  QCF_RX_DATA = 1u << 8,  /* the packet being read carried stream data */
+  QCF_SR_RECV = 1u << 9,  /* the peer's stateless reset ended it */
+  QCF_QUIET = 1u << 10    /* replaced on purpose (path switch): no DOWN,
+                             redial at once */
 };
 
 struct quic_conn {
@@ -190,6 +228,11 @@ struct quic_conn {
   ngtcp2_conn *conn; /* owned; NULL once deleted */
   gnutls_session_t tls;
   ev_timer timer;
+  /* The current path as ngtcp2 knows it: `local` is our address label
+   * for qc->path (the socket's address, or our relayed address), so a
+   * move between paths is a path change for ngtcp2 even when the peer's
+   * address is the same on both. */
+  int path; /* enum sfk_path */
   struct sockaddr_storage local, remote;
   socklen_t locallen, remotelen;
   ngtcp2_cid cids[QUIC_MAX_CIDS]; /* DCIDs that route to us */
@@ -201,7 +244,9 @@ struct quic_conn {
   int doom_err; /* errno for the streams when doomed */
   int liberr;   /* ngtcp2 error for CONNECTION_CLOSE, 0 = NO_ERROR */
   char pin[SFK_PIN_SIZE]; /* the peer's verified pin */
-  const char *doom_why;
+  char doom_why[QUIC_WHY_MAX];
+  char fail_why[QUIC_WHY_MAX]; /* set by the pin check: why TLS failed */
+  uint64_t last_rx_ns;         /* last packet ngtcp2 accepted */
   size_t rx_since_write; /* bytes of packets read since the last write */
   int64_t rr_id;    /* stream at the head of sendq for its quantum, or -1 */
   size_t rr_bytes;  /* bytes it sent in this turn */
@@ -228,7 +273,30 @@ struct quic_peer {
   ev_timer timer;
   uint64_t backoff_ms;
   uint64_t next_connect_ns; /* client: 0 = not scheduled */
-  uint64_t next_punch_ns;   /* server */
+  unsigned attempts;        /* client: dials since the last UP */
+  int last_err;             /* client: how the last attempt ended */
+  /* Server side punching: a phase starts when punching (re)starts. */
+  uint64_t next_punch_ns;   /* 0 = start a phase now */
+  uint64_t punch_start_ns;  /* 0 = no phase running */
+  uint64_t punch_force_until_ns; /* punch even while up (our mapping moved) */
+  unsigned punches;         /* in this phase */
+  int punch_slow;           /* the fast part of the phase is over */
+  /* Path choice (quic_path.c). */
+  int direct_failed;        /* auto: no direct handshake in relay_fallback */
+  int permitted;            /* relay_permit() holds permit_addr */
+  struct sockaddr_storage permit_addr;
+  socklen_t permit_addrlen;
+  /* State for the daemon (peer_state): wanted now, and last told. */
+  int st, st_path, st_err;
+  struct sockaddr_storage st_addr;
+  socklen_t st_addrlen;
+  char st_why[QUIC_WHY_MAX];
+  int told, told_path, told_err;
+  struct sockaddr_storage told_addr;
+  socklen_t told_addrlen;
+  char told_why[QUIC_WHY_MAX];
+  int st_dirty;
+  char why[QUIC_WHY_MAX]; /* last failure, for streams that give up */
 };
 
 struct quic_inst {
@@ -236,8 +304,15 @@ struct quic_inst {
   struct quic_cfg cfg;
   gnutls_certificate_credentials_t cred;
   uint8_t reset_secret[32];
-  struct sockaddr_storage local;
+  struct sockaddr_storage local; /* the socket's address: direct label */
   socklen_t locallen;
+  /* The relay path as path_info() last said (quic_path.c). */
+  int relay_present;   /* a relay plugin exists (path_info != -ENOENT) */
+  int relay_usable;
+  struct sockaddr_storage relay_local; /* our relayed address: relay label */
+  socklen_t relay_locallen;
+  size_t relay_overhead, relay_max_payload;
+  struct quic_stats stats;
   struct quic_conn_list conns;
   struct quic_peer_list peers;
   struct quic_stream_list deferred;
@@ -255,6 +330,8 @@ struct quic_inst {
 
 /* ---- quic_plugin.c -------------------------------------------------- */
 uint64_t quic_now(const struct quic_inst *qi);
+/* "10 s", "500 ms", "2.5 s" for messages. */
+const char *quic_dur_str(uint64_t ms, char *buf, size_t bufsz);
 /* Make sure quic_flush() runs before the loop blocks again. */
 void quic_kick(struct quic_inst *qi);
 void quic_flush(struct quic_inst *qi);
@@ -270,26 +347,82 @@ void quic_tls_free(struct quic_inst *qi);
 int quic_tls_session_new(struct quic_conn *qc);
 int quic_tls_alpn_ok(struct quic_conn *qc);
 
-/* ---- quic_conn.c ---------------------------------------------------- */
+/* ---- quic_peer.c ---------------------------------------------------- */
 struct quic_peer *quic_peer_find(struct quic_inst *qi, uint32_t pid);
 struct quic_peer *quic_peer_get(struct quic_inst *qi, uint32_t pid);
 void quic_peer_schedule(struct quic_peer *p);
 void quic_peer_free(struct quic_peer *p);
 void quic_peers_sync(struct quic_inst *qi);
+/* Nonzero when we dial pid (it has the lower PID). */
+int quic_is_client_of(const struct quic_inst *qi, uint32_t pid);
+/* The published peer at this address (want_client: a higher PID). */
+uint32_t quic_peer_by_addr(struct quic_inst *qi, const struct sockaddr *sa,
+                           socklen_t len, int want_client);
+void quic_punch_recv(struct quic_inst *qi, int path,
+                     const struct sockaddr *from, socklen_t fromlen);
+/* Restart the punch schedule of every client peer (our mapping moved). */
+void quic_punch_restart_all(struct quic_inst *qi);
+/* Record the state the daemon should hear of (told in the next flush by
+ * quic_peer_events(); never below an upcall).  While DOWN, a new dial
+ * does not turn the peer CONNECTING again: it stays DOWN with its last
+ * reason until it is UP. */
+void quic_peer_state(struct quic_peer *p, int state, int path,
+                     const struct sockaddr *addr, socklen_t addrlen, int err,
+                     const char *why);
+void quic_peer_events(struct quic_inst *qi);
+/* Why a stream waiting for this peer gives up (p->why or a default). */
+const char *quic_peer_why(struct quic_peer *p, char *buf, size_t bufsz);
+/* The client's connection p->conn ended (teardown): schedule a redial. */
+void quic_peer_backoff(struct quic_peer *p);
+void quic_op_peer_report(void *self, uint32_t pid, struct sfk_report *r);
+void quic_report(struct quic_inst *qi, struct sfk_report *r);
+
+/* ---- quic_path.c ---------------------------------------------------- */
+/* Refresh qi->relay_* from host->path_info(SFK_PATH_RELAY). */
+void quic_path_refresh(struct quic_inst *qi);
+/* The path the next dial towards p takes. */
+int quic_path_choose(struct quic_inst *qi, struct quic_peer *p);
+/* Our address label for ngtcp2 on path. */
+void quic_path_local(const struct quic_inst *qi, int path,
+                     const struct sockaddr **sa, socklen_t *len);
+/* Which path an ngtcp2 local address label means. */
+int quic_path_of_local(const struct quic_inst *qi, const struct sockaddr *sa,
+                       socklen_t len);
+/* Largest UDP payload on a relayed path (network size minus framing). */
+size_t quic_path_relay_payload(const struct quic_inst *qi);
+/* Ask the relay to let p's address in (idempotent), or drop that. */
+int quic_path_permit(struct quic_inst *qi, struct quic_peer *p);
+void quic_path_unpermit(struct quic_inst *qi, struct quic_peer *p);
+/* Client: the direct handshake of p->conn has run for relay_fallback
+ * without completing; switch to the relay when policy and path allow.
+ * Returns 1 when it doomed the connection to redial on the relay. */
+int quic_path_fallback(struct quic_inst *qi, struct quic_peer *p,
+                       uint64_t now);
+/* ops->path_changed. */
+void quic_op_path_changed(void *self, int path);
+/* Text for a DOWN why: what the relay policy adds to a failed direct
+ * attempt ("" when nothing). */
+const char *quic_path_policy_note(const struct quic_inst *qi);
+
+/* ---- quic_conn.c ---------------------------------------------------- */
+/* Client: dial p on path.  0 or -errno. */
+int quic_conn_connect(struct quic_peer *p, int path);
 struct quic_conn *quic_conn_find(struct quic_inst *qi, const uint8_t *dcid,
                                  size_t dcidlen);
-int quic_conn_accept(struct quic_inst *qi, const struct sockaddr *from,
-                     socklen_t fromlen, const uint8_t *data, size_t len);
-void quic_conn_read(struct quic_conn *qc, const struct sockaddr *from,
-                    socklen_t fromlen, const uint8_t *data, size_t len);
+int quic_conn_accept(struct quic_inst *qi, int path,
+                     const struct sockaddr *from, socklen_t fromlen,
+                     const uint8_t *data, size_t len);
+void quic_conn_read(struct quic_conn *qc, int path,
+                    const struct sockaddr *from, socklen_t fromlen,
+                    const uint8_t *data, size_t len);
 void quic_conn_dirty(struct quic_conn *qc);
+/* Mark qc for teardown in the next flush; why is copied. */
 void quic_conn_doom(struct quic_conn *qc, int err, const char *why);
 void quic_conn_write(struct quic_conn *qc);
 void quic_conn_teardown(struct quic_conn *qc, int upcalls);
 void quic_conn_close_all(struct quic_inst *qi);
 int quic_conn_check_pin(struct quic_conn *qc, const char *pin);
-void quic_punch_recv(struct quic_inst *qi, const struct sockaddr *from,
-                     socklen_t fromlen);
+size_t quic_conn_nstreams(const struct quic_conn *qc);
 
 /* ---- quic_stream.c -------------------------------------------------- */
 void quic_stream_set_callbacks(ngtcp2_callbacks *cb);
@@ -297,9 +430,13 @@ void quic_stream_defer(struct quic_stream *s);
 void quic_stream_process_deferred(struct quic_inst *qi);
 void quic_stream_free(struct quic_stream *s);
 void quic_stream_open_pending(struct quic_peer *p);
+/* Fail pending streams past their deadline (or all) with
+ * HOST_UNREACHABLE and quic_peer_why(). */
 void quic_stream_fail_pending(struct quic_peer *p, uint64_t now, int all);
 uint64_t quic_stream_next_deadline(const struct quic_peer *p);
-void quic_stream_conn_lost(struct quic_conn *qc, int err);
+/* The connection is gone: streams end with err (openers without a
+ * status get HOST_UNREACHABLE and why). */
+void quic_stream_conn_lost(struct quic_conn *qc, int err, const char *why);
 /* Build iovecs of unsent data; returns count; *fin set when FIN fits. */
 size_t quic_stream_unsent(struct quic_stream *s, ngtcp2_vec *v, size_t nv,
                           int *fin);

@@ -41,202 +41,6 @@
  * 16 streams. */
 #define QUIC_RX_WRITE_BYTES QUIC_GSO_BYTES
 
-static int is_client_of(const struct quic_inst *qi, uint32_t pid) {
-  return pid < qi->h->self_pid;
-}
-
-/* ------------------------------------------------------------------ */
-/* Peers                                                                */
-
-struct quic_peer *quic_peer_find(struct quic_inst *qi, uint32_t pid) {
-  struct quic_peer *p;
-
-  TAILQ_FOREACH(p, &qi->peers, link) {
-    if (p->pid == pid)
-      return p;
-  }
-  return NULL;
-}
-
-static void peer_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-
-/* Copy address and pin from the daemon's table.  Returns a bit mask:
- * 1 address changed, 2 pin changed. */
-static int peer_update(struct quic_peer *p, const struct sfk_peer *e) {
-  int changed = 0;
-
-  if (e->addrlen != p->addrlen ||
-      (e->addrlen && !quic_addr_eq((const struct sockaddr *)&e->addr,
-                                   e->addrlen,
-                                   (const struct sockaddr *)&p->addr,
-                                   p->addrlen))) {
-    changed |= 1;
-    memset(&p->addr, 0, sizeof(p->addr));
-    if (e->addrlen && e->addrlen <= sizeof(p->addr) &&
-        e->addr.ss_family != 0) {
-      memcpy(&p->addr, &e->addr, e->addrlen);
-      p->addrlen = e->addrlen;
-    } else {
-      p->addrlen = 0;
-    }
-  }
-  if (strncmp(p->pin, e->pin, SFK_PIN_SIZE) != 0) {
-    changed |= 2;
-    memcpy(p->pin, e->pin, SFK_PIN_SIZE);
-    p->pin[SFK_PIN_LEN] = '\0';
-    p->warned_pin[0] = '\0';
-  }
-  return changed;
-}
-
-struct quic_peer *quic_peer_get(struct quic_inst *qi, uint32_t pid) {
-  const struct sfk_host *h = qi->h;
-  struct quic_peer *p = quic_peer_find(qi, pid);
-  const struct sfk_peer *e;
-
-  if (p)
-    return p;
-  p = calloc(1, sizeof(*p));
-  if (!p)
-    return NULL;
-  p->qi = qi;
-  p->pid = pid;
-  p->backoff_ms = QUIC_BACKOFF_MIN_MS;
-  TAILQ_INIT(&p->pending);
-  ev_timer_init(&p->timer, peer_timer_cb, 0., 0.);
-  p->timer.data = p;
-  e = h->peer_get(h, pid);
-  if (e) {
-    p->present = 1;
-    peer_update(p, e);
-  }
-  TAILQ_INSERT_TAIL(&qi->peers, p, link);
-  return p;
-}
-
-void quic_peer_free(struct quic_peer *p) {
-  struct quic_stream *s;
-
-  ev_timer_stop(p->qi->h->loop, &p->timer);
-  while ((s = TAILQ_FIRST(&p->pending))) {
-    TAILQ_REMOVE(&p->pending, s, link);
-    quic_stream_free(s);
-  }
-  TAILQ_REMOVE(&p->qi->peers, p, link);
-  free(p);
-}
-
-void quic_peer_schedule(struct quic_peer *p) {
-  struct quic_inst *qi = p->qi;
-  uint64_t now, t = UINT64_MAX;
-  double delay;
-
-  ev_timer_stop(qi->h->loop, &p->timer);
-  if (!qi->started || qi->stopped)
-    return;
-  now = quic_now(qi);
-  if (p->present && p->addrlen) {
-    if (is_client_of(qi, p->pid)) {
-      if (p->pin[0] && !p->conn) {
-        if (p->next_connect_ns == 0)
-          p->next_connect_ns = now;
-        t = p->next_connect_ns;
-      }
-    } else if (!p->conn || !(p->conn->flags & QCF_HS_DONE)) {
-      if (p->next_punch_ns == 0)
-        p->next_punch_ns = now;
-      if (p->next_punch_ns < t)
-        t = p->next_punch_ns;
-    }
-  }
-  {
-    uint64_t d = quic_stream_next_deadline(p);
-    if (d < t)
-      t = d;
-  }
-  if (t == UINT64_MAX)
-    return;
-  delay = t > now ? (double)(t - now) / 1e9 : 0.;
-  ev_timer_set(&p->timer, delay, 0.);
-  ev_timer_start(qi->h->loop, &p->timer);
-}
-
-static int conn_connect(struct quic_peer *p);
-
-static void peer_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
-  struct quic_peer *p = w->data;
-  struct quic_inst *qi = p->qi;
-  const struct sfk_host *h = qi->h;
-  uint64_t now = quic_now(qi);
-  (void)loop;
-  (void)revents;
-
-  if (qi->stopped)
-    return;
-  if (p->present && p->addrlen && is_client_of(qi, p->pid) && p->pin[0] &&
-      !p->conn && p->next_connect_ns <= now) {
-    if (conn_connect(p) != 0) {
-      p->next_connect_ns = now + p->backoff_ms * 1000000u;
-      p->backoff_ms *= 2;
-      if (p->backoff_ms > QUIC_BACKOFF_MAX_MS)
-        p->backoff_ms = QUIC_BACKOFF_MAX_MS;
-    }
-  }
-  if (p->present && p->addrlen && !is_client_of(qi, p->pid) &&
-      (!p->conn || !(p->conn->flags & QCF_HS_DONE)) &&
-      p->next_punch_ns <= now) {
-    h->udp_send(h, SFK_PATH_DIRECT, (const struct sockaddr *)&p->addr, p->addrlen,
-                (const uint8_t *)QUIC_PUNCH, QUIC_PUNCH_LEN, 0);
-    p->next_punch_ns = now + QUIC_PUNCH_INTERVAL_MS * 1000000u;
-  }
-  quic_stream_fail_pending(p, now, 0);
-  quic_peer_schedule(p);
-  quic_kick(qi);
-}
-
-/* Bring our peers in line with the daemon's table (from quic_flush()). */
-void quic_peers_sync(struct quic_inst *qi) {
-  const struct sfk_host *h = qi->h;
-  struct quic_peer *p;
-  size_t i, n = h->peer_count(h);
-
-  qi->peers_dirty = 0;
-  TAILQ_FOREACH(p, &qi->peers, link) p->present = -p->present;
-  for (i = 0; i < n; i++) {
-    const struct sfk_peer *e = h->peer_at(h, i);
-    int changed;
-
-    if (!e || e->pid == h->self_pid)
-      continue;
-    p = quic_peer_get(qi, e->pid);
-    if (!p)
-      continue;
-    p->present = 1;
-    changed = peer_update(p, e);
-    if ((changed & 2) && p->conn && (p->conn->flags & QCF_VERIFIED) &&
-        strcmp(p->conn->pin, p->pin) != 0)
-      quic_conn_doom(p->conn, -ENOTCONN, "the peer's pin changed");
-    if (changed & 1) {
-      if (is_client_of(qi, p->pid)) {
-        if (p->conn && !(p->conn->flags & QCF_HS_DONE))
-          quic_conn_doom(p->conn, -ENOTCONN, "the peer's address changed");
-        p->next_connect_ns = 0;
-      } else {
-        p->next_punch_ns = 0;
-      }
-    }
-  }
-  TAILQ_FOREACH(p, &qi->peers, link) {
-    if (p->present < 0 || (p->present == 0 && !p->conn)) {
-      p->present = 0;
-      if (p->conn)
-        quic_conn_doom(p->conn, -ENOTCONN, "the peer left the registry");
-      quic_stream_fail_pending(p, 0, 1);
-    }
-    quic_peer_schedule(p);
-  }
-}
-
 /* ------------------------------------------------------------------ */
 /* ngtcp2 callbacks for connections                                     */
 
@@ -318,12 +122,22 @@ static int conn_up(struct quic_conn *qc) {
   p->conn = qc;
   qc->peer = p;
   qc->flags |= QCF_HS_DONE;
-  qc->up_ns = quic_now(qi);
+  qc->up_ns = qc->last_rx_ns = quic_now(qi);
   p->backoff_ms = QUIC_BACKOFF_MIN_MS;
+  p->attempts = 0;
   p->next_punch_ns = 0;
-  h->log(h, SFK_LOG_INFO, "peer %u at %s: connection up (%s)", qc->pid,
-         conn_addr(qc, a, sizeof(a)),
-         (qc->flags & QCF_SERVER) ? "accepted" : "dialled");
+  if (p->punch_start_ns && !(quic_now(qi) < p->punch_force_until_ns))
+    h->log(h, SFK_LOG_DEBUG, "peer %u: handshake after %u punches", qc->pid,
+           p->punches);
+  p->punch_start_ns = 0;
+  /* The daemon logs the UP transition (peer_state); this is detail. */
+  h->log(h, SFK_LOG_DEBUG, "peer %u at %s: connection up (%s, %s path)",
+         qc->pid, conn_addr(qc, a, sizeof(a)),
+         (qc->flags & QCF_SERVER) ? "accepted" : "dialled",
+         qc->path == SFK_PATH_RELAY ? "relay" : "direct");
+  quic_peer_state(p, SFK_PEER_UP, qc->path,
+                  (const struct sockaddr *)&qc->remote, qc->remotelen, 0,
+                  NULL);
   quic_peer_schedule(p);
   quic_conn_dirty(qc);
   return 0;
@@ -370,6 +184,8 @@ static int cb_recv_stateless_reset(ngtcp2_conn *conn,
   (void)conn;
   (void)sr;
 
+  qc->flags |= QCF_SR_RECV;
+  qc->qi->stats.sr_received++;
   h->log(h, SFK_LOG_DEBUG, "peer %u: stateless reset received", qc->pid);
   return 0;
 }
@@ -418,10 +234,12 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int server) {
 
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
-static struct quic_conn *conn_alloc(struct quic_inst *qi,
+static struct quic_conn *conn_alloc(struct quic_inst *qi, int path,
                                     const struct sockaddr *remote,
                                     socklen_t remotelen) {
   struct quic_conn *qc = calloc(1, sizeof(*qc));
+  const struct sockaddr *local;
+  socklen_t locallen;
 
   if (!qc || remotelen > sizeof(qc->remote)) {
     free(qc);
@@ -433,8 +251,10 @@ static struct quic_conn *conn_alloc(struct quic_inst *qi,
   qc->ref.user_data = qc;
   qc->pid = SFK_PID_NONE;
   qc->cand_pid = SFK_PID_NONE;
-  memcpy(&qc->local, &qi->local, qi->locallen);
-  qc->locallen = qi->locallen;
+  qc->path = path;
+  quic_path_local(qi, path, &local, &locallen);
+  memcpy(&qc->local, local, locallen);
+  qc->locallen = locallen;
   memcpy(&qc->remote, remote, remotelen);
   qc->remotelen = remotelen;
   qc->created_ns = quic_now(qi);
@@ -478,9 +298,14 @@ static void conn_settings(struct quic_conn *qc, ngtcp2_settings *st,
    * goes out within two RTTs, so they grew until a slow local reader let
    * 8 MiB pile up in the bridge (peak RSS 17.5 MiB, 16-stream echo).
    * qc->remote is where the packets go: a relayed path must not pass a
-   * loopback relay's address here, its far side is a network. */
-  if (cfg->loopback_payload > QUIC_MAX_PKT &&
-      addr_is_loopback((const struct sockaddr *)&qc->remote)) {
+   * loopback relay's address here, its far side is a network.  Sizes are
+   * fixed at creation, so a server connection that may later move to the
+   * relay (a relay plugin exists) keeps network sizes too. */
+  if (qc->path == SFK_PATH_RELAY) {
+    st->max_tx_udp_payload_size = quic_path_relay_payload(qi);
+  } else if (cfg->loopback_payload > QUIC_MAX_PKT &&
+             !((qc->flags & QCF_SERVER) && qi->relay_present) &&
+             addr_is_loopback((const struct sockaddr *)&qc->remote)) {
     st->max_tx_udp_payload_size = (size_t)cfg->loopback_payload;
     st->no_tx_udp_payload_size_shaping = 1;
     st->no_pmtud = 1;
@@ -508,10 +333,15 @@ static void conn_settings(struct quic_conn *qc, ngtcp2_settings *st,
   tp->grease_quic_bit = 0;
 }
 
-static void conn_path(struct quic_conn *qc, ngtcp2_path *path,
+/* The ngtcp2 path of a datagram on our path `which` from remote. */
+static void conn_path(struct quic_conn *qc, ngtcp2_path *path, int which,
                       const struct sockaddr *remote, socklen_t remotelen) {
-  path->local.addr = (ngtcp2_sockaddr *)&qc->local;
-  path->local.addrlen = qc->locallen;
+  const struct sockaddr *local;
+  socklen_t locallen;
+
+  quic_path_local(qc->qi, which, &local, &locallen);
+  path->local.addr = (ngtcp2_sockaddr *)local;
+  path->local.addrlen = locallen;
   path->remote.addr = (ngtcp2_sockaddr *)remote;
   path->remote.addrlen = remotelen;
   path->user_data = NULL;
@@ -539,20 +369,23 @@ static void conn_free(struct quic_conn *qc) {
   free(qc);
 }
 
-/* Client: dial peer p. */
-static int conn_connect(struct quic_peer *p) {
+/* Client: dial peer p on path. */
+int quic_conn_connect(struct quic_peer *p, int path) {
   struct quic_inst *qi = p->qi;
   const struct sfk_host *h = qi->h;
   struct quic_conn *qc;
   ngtcp2_callbacks cb;
   ngtcp2_settings st;
   ngtcp2_transport_params tp;
-  ngtcp2_path path;
+  ngtcp2_path np;
   ngtcp2_cid dcid, scid;
   char a[64];
   int rv;
 
-  qc = conn_alloc(qi, (const struct sockaddr *)&p->addr, p->addrlen);
+  p->attempts++;
+  if (path == SFK_PATH_RELAY && (rv = quic_path_permit(qi, p)) != 0)
+    return rv;
+  qc = conn_alloc(qi, path, (const struct sockaddr *)&p->addr, p->addrlen);
   if (!qc)
     return -ENOMEM;
   qc->pid = p->pid;
@@ -567,9 +400,10 @@ static int conn_connect(struct quic_peer *p) {
   cid_add(qc, &scid);
   fill_callbacks(&cb, 0);
   conn_settings(qc, &st, &tp);
-  conn_path(qc, &path, (const struct sockaddr *)&qc->remote, qc->remotelen);
+  conn_path(qc, &np, qc->path, (const struct sockaddr *)&qc->remote,
+            qc->remotelen);
   qc->flags |= QCF_CREATING;
-  rv = ngtcp2_conn_client_new(&qc->conn, &dcid, &scid, &path,
+  rv = ngtcp2_conn_client_new(&qc->conn, &dcid, &scid, &np,
                               NGTCP2_PROTO_VER_V1, &cb, &st, &tp, NULL, qc);
   qc->flags &= ~(uint32_t)QCF_CREATING;
   if (rv != 0) {
@@ -582,60 +416,55 @@ static int conn_connect(struct quic_peer *p) {
     return -EIO;
   }
   p->conn = qc;
-  h->log(h, SFK_LOG_DEBUG, "peer %u at %s: connecting", p->pid,
-         conn_addr(qc, a, sizeof(a)));
+  qi->stats.dialled++;
+  h->log(h, SFK_LOG_DEBUG, "peer %u at %s: connecting (%s path, attempt %u)",
+         p->pid, conn_addr(qc, a, sizeof(a)),
+         path == SFK_PATH_RELAY ? "relay" : "direct", p->attempts);
+  quic_peer_state(p, SFK_PEER_CONNECTING, path,
+                  (const struct sockaddr *)&qc->remote, qc->remotelen, 0,
+                  NULL);
+  quic_peer_schedule(p);
   return 0;
 }
 
-/* The higher-PID peer published at this address, if any. */
-static uint32_t peer_by_addr(struct quic_inst *qi, const struct sockaddr *sa,
-                             socklen_t len, int want_client) {
-  const struct sfk_host *h = qi->h;
-  size_t i, n = h->peer_count(h);
-
-  for (i = 0; i < n; i++) {
-    const struct sfk_peer *e = h->peer_at(h, i);
-    if (!e || e->pid == h->self_pid || !e->addrlen)
-      continue;
-    if (want_client != (e->pid > h->self_pid))
-      continue;
-    if (quic_addr_eq((const struct sockaddr *)&e->addr, e->addrlen, sa, len))
-      return e->pid;
-  }
-  return SFK_PID_NONE;
-}
-
 /* Server: a client's first Initial for an unknown DCID. */
-int quic_conn_accept(struct quic_inst *qi, const struct sockaddr *from,
-                     socklen_t fromlen, const uint8_t *data, size_t len) {
+int quic_conn_accept(struct quic_inst *qi, int path,
+                     const struct sockaddr *from, socklen_t fromlen,
+                     const uint8_t *data, size_t len) {
   const struct sfk_host *h = qi->h;
   struct quic_conn *qc;
   ngtcp2_pkt_hd hd;
   ngtcp2_callbacks cb;
   ngtcp2_settings st;
   ngtcp2_transport_params tp;
-  ngtcp2_path path;
+  ngtcp2_path np;
   ngtcp2_cid scid;
   unsigned unverified = 0;
   char a[64];
   int rv;
 
-  if (ngtcp2_accept(&hd, data, len) != 0)
+  if (ngtcp2_accept(&hd, data, len) != 0) {
+    qi->stats.drop_bad_initial++;
     return -EINVAL;
+  }
   TAILQ_FOREACH(qc, &qi->conns, link) {
     if ((qc->flags & QCF_SERVER) && !(qc->flags & QCF_HS_DONE))
       unverified++;
   }
   if (unverified >= QUIC_MAX_UNVERIFIED) {
+    qi->stats.drop_busy++;
     h->log(h, SFK_LOG_DEBUG, "%s: too many handshakes in progress; dropped",
            quic_addr_str(from, fromlen, a, sizeof(a)));
     return -EBUSY;
   }
-  qc = conn_alloc(qi, from, fromlen);
+  qc = conn_alloc(qi, path, from, fromlen);
   if (!qc)
     return -ENOMEM;
   qc->flags |= QCF_SERVER;
-  qc->cand_pid = peer_by_addr(qi, from, fromlen, 1);
+  /* Only a hint for messages and the pin check's first guess: a client
+   * is whoever holds a pinned key, from whatever address (its NAT may
+   * map it elsewhere than it published: peer-reflexive). */
+  qc->cand_pid = quic_peer_by_addr(qi, from, fromlen, 1);
   scid.datalen = QUIC_SCIDLEN;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
     conn_free(qc);
@@ -653,9 +482,10 @@ int quic_conn_accept(struct quic_inst *qi, const struct sockaddr *from,
     conn_free(qc);
     return -EIO;
   }
-  conn_path(qc, &path, (const struct sockaddr *)&qc->remote, qc->remotelen);
+  conn_path(qc, &np, path, (const struct sockaddr *)&qc->remote,
+            qc->remotelen);
   qc->flags |= QCF_CREATING;
-  rv = ngtcp2_conn_server_new(&qc->conn, &hd.scid, &scid, &path, hd.version,
+  rv = ngtcp2_conn_server_new(&qc->conn, &hd.scid, &scid, &np, hd.version,
                               &cb, &st, &tp, NULL, qc);
   qc->flags &= ~(uint32_t)QCF_CREATING;
   if (rv != 0) {
@@ -667,9 +497,11 @@ int quic_conn_accept(struct quic_inst *qi, const struct sockaddr *from,
     conn_free(qc);
     return -EIO;
   }
-  h->log(h, SFK_LOG_DEBUG, "%s: handshake from a client", conn_addr(qc, a,
-         sizeof(a)));
-  quic_conn_read(qc, from, fromlen, data, len);
+  qi->stats.accepted++;
+  h->log(h, SFK_LOG_DEBUG, "%s: handshake from a client (%s path)",
+         conn_addr(qc, a, sizeof(a)),
+         path == SFK_PATH_RELAY ? "relay" : "direct");
+  quic_conn_read(qc, path, from, fromlen, data, len);
   return 0;
 }
 
@@ -692,9 +524,12 @@ struct quic_conn *quic_conn_find(struct quic_inst *qi, const uint8_t *dcid,
 /* ------------------------------------------------------------------ */
 /* Verification (called from the GnuTLS verify callback)                */
 
-static void log_pin_mismatch(struct quic_inst *qi, uint32_t pid,
+/* A pin that does not match: full pins in the log and in qc->fail_why
+ * (the DOWN reason), so a site can fix its config from either. */
+static void log_pin_mismatch(struct quic_conn *qc, uint32_t pid,
                              const char *addr, const char *got,
                              const char *want) {
+  struct quic_inst *qi = qc->qi;
   const struct sfk_host *h = qi->h;
   struct quic_peer *p = quic_peer_get(qi, pid);
   int level = SFK_LOG_WARN;
@@ -704,15 +539,15 @@ static void log_pin_mismatch(struct quic_inst *qi, uint32_t pid,
   else if (p)
     snprintf(p->warned_pin, sizeof(p->warned_pin), "%s", got);
   if (want[0])
-    h->log(h, level,
-           "peer %u at %s: certificate pin %.12s... does not match registry "
-           "pin %.12s...; refusing",
-           pid, addr, got, want);
+    snprintf(qc->fail_why, sizeof(qc->fail_why),
+             "certificate pin %s does not match the registry's %s", got,
+             want);
   else
-    h->log(h, level,
-           "peer %u at %s: certificate pin %.12s... but the registry has no "
-           "pin for this peer; refusing",
-           pid, addr, got);
+    snprintf(qc->fail_why, sizeof(qc->fail_why),
+             "certificate pin %s, but the registry has no pin for this peer",
+             got);
+  qc->cand_pid = pid;
+  h->log(h, level, "peer %u at %s: %s; refusing", pid, addr, qc->fail_why);
 }
 
 int quic_conn_check_pin(struct quic_conn *qc, const char *pin) {
@@ -726,7 +561,7 @@ int quic_conn_check_pin(struct quic_conn *qc, const char *pin) {
   if (!(qc->flags & QCF_SERVER)) {
     e = h->peer_get(h, qc->pid);
     if (!e || !e->pin[0] || strcmp(e->pin, pin) != 0) {
-      log_pin_mismatch(qi, qc->pid, a, pin, e ? e->pin : "");
+      log_pin_mismatch(qc, qc->pid, a, pin, e ? e->pin : "");
       return -1;
     }
   } else {
@@ -748,12 +583,12 @@ int quic_conn_check_pin(struct quic_conn *qc, const char *pin) {
     }
     if (pid == SFK_PID_NONE) {
       if (e) {
-        log_pin_mismatch(qi, e->pid, a, pin, e->pin);
+        log_pin_mismatch(qc, e->pid, a, pin, e->pin);
       } else if (strcmp(qi->unknown_warned_pin, pin) != 0) {
         snprintf(qi->unknown_warned_pin, sizeof(qi->unknown_warned_pin), "%s",
                  pin);
         h->log(h, SFK_LOG_WARN,
-               "unknown peer at %s: certificate pin %.12s... matches no peer "
+               "unknown peer at %s: certificate pin %s matches no peer "
                "in the registry; refusing",
                a, pin);
       }
@@ -779,7 +614,7 @@ void quic_conn_doom(struct quic_conn *qc, int err, const char *why) {
     return;
   qc->flags |= QCF_DOOMED;
   qc->doom_err = err;
-  qc->doom_why = why;
+  snprintf(qc->doom_why, sizeof(qc->doom_why), "%s", why ? why : "");
   ev_timer_stop(qc->qi->h->loop, &qc->timer);
   quic_kick(qc->qi);
 }
@@ -792,30 +627,78 @@ static void conn_arm_timer(struct quic_conn *qc) {
   if (!qc->conn || (qc->flags & QCF_DOOMED))
     return;
   exp = ngtcp2_conn_get_expiry(qc->conn);
-  if (exp == UINT64_MAX)
-    return;
   if (exp < qc->ack_hold_ns)
     exp = qc->ack_hold_ns;
   now = quic_now(qc->qi);
+  if (qc->flags & QCF_HS_DONE) {
+    /* The liveness check (conn_peer_silent).  Past its deadline with
+     * nothing ack-eliciting sent since the peer's last packet, look again
+     * shortly (a keep-alive is due) rather than spin. */
+    uint64_t live = qc->last_rx_ns + qc->qi->cfg.peer_timeout_ms * 1000000u;
+    if (live <= now)
+      live = now + 250 * 1000000u;
+    if (live < exp)
+      exp = live;
+  }
+  if (exp == UINT64_MAX)
+    return;
   ev_timer_set(&qc->timer, exp > now ? (double)(exp - now) / 1e9 : 0., 0.);
   ev_timer_start(loop, &qc->timer);
 }
 
+/*
+ * Liveness: the peer sent nothing for peer_timeout although we sent
+ * ack-eliciting packets after its last one (keep-alive PINGs guarantee we
+ * do every `keepalive`).  ngtcp2's idle timeout (24 h) is for idle MPC
+ * rounds, not for a peer that was killed or lost its network.
+ */
+static int conn_peer_silent(struct quic_conn *qc, uint64_t now) {
+  ngtcp2_conn_stat cs;
+  ngtcp2_tstamp tx;
+
+  if (!(qc->flags & QCF_HS_DONE) ||
+      now < qc->last_rx_ns + qc->qi->cfg.peer_timeout_ms * 1000000u)
+    return 0;
+  ngtcp2_conn_get_conn_stat(qc->conn, &cs);
+  tx = cs.last_tx_pkt_ts[NGTCP2_PKTNS_ID_APPLICATION];
+  return tx != UINT64_MAX && tx > qc->last_rx_ns;
+}
+
 static void conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   struct quic_conn *qc = w->data;
+  struct quic_inst *qi = qc->qi;
+  char why[QUIC_WHY_MAX], d[32];
+  uint64_t now;
   int rv;
   (void)loop;
   (void)revents;
 
   if (!qc->conn || (qc->flags & QCF_DOOMED))
     return;
-  rv = ngtcp2_conn_handle_expiry(qc->conn, quic_now(qc->qi));
+  now = quic_now(qi);
+  if (conn_peer_silent(qc, now)) {
+    snprintf(why, sizeof(why), "no packets from the peer for %s",
+             quic_dur_str(qi->cfg.peer_timeout_ms, d, sizeof(d)));
+    quic_conn_doom(qc, -ETIMEDOUT, why);
+    return;
+  }
+  rv = ngtcp2_conn_handle_expiry(qc->conn, now);
   if (rv != 0) {
     qc->flags |= QCF_NO_CLOSE;
-    quic_conn_doom(qc, -ENOTCONN,
-                   rv == NGTCP2_ERR_IDLE_CLOSE         ? "idle timeout"
-                   : rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT ? "handshake timeout"
-                                                        : ngtcp2_strerror(rv));
+    if (rv == NGTCP2_ERR_IDLE_CLOSE) {
+      snprintf(why, sizeof(why), "no packets from the peer for %s (idle "
+               "timeout)", quic_dur_str(qi->cfg.idle_timeout_ms, d,
+                                        sizeof(d)));
+      quic_conn_doom(qc, -ETIMEDOUT, why);
+    } else if (rv == NGTCP2_ERR_HANDSHAKE_TIMEOUT) {
+      snprintf(why, sizeof(why), "no answer to the handshake in %s (peer "
+               "offline, or its NAT filters us)%s",
+               quic_dur_str(qi->cfg.handshake_timeout_ms, d, sizeof(d)),
+               qc->path == SFK_PATH_DIRECT ? quic_path_policy_note(qi) : "");
+      quic_conn_doom(qc, -ETIMEDOUT, why);
+    } else {
+      quic_conn_doom(qc, -ENOTCONN, ngtcp2_strerror(rv));
+    }
     return;
   }
   quic_conn_dirty(qc);
@@ -831,17 +714,87 @@ static int conn_may_hold_ack(const struct quic_conn *qc) {
          qc->rx_since_write == 0 && TAILQ_EMPTY(&qc->sendq);
 }
 
-void quic_conn_read(struct quic_conn *qc, const struct sockaddr *from,
-                    socklen_t fromlen, const uint8_t *data, size_t len) {
+/* Why the peer closed (we saw its CONNECTION_CLOSE or reset). */
+static void closed_why(struct quic_conn *qc, char *buf, size_t bufsz) {
+  const struct sfk_identity *id = qc->qi->h->identity(qc->qi->h);
+  ngtcp2_connection_close_error cc;
+
+  if (qc->flags & QCF_SR_RECV) {
+    snprintf(buf, bufsz, "stateless reset from the peer (it restarted)");
+    return;
+  }
+  ngtcp2_conn_get_connection_close_error(qc->conn, &cc);
+  if (cc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+      (cc.error_code & ~(uint64_t)0xff) == NGTCP2_CRYPTO_ERROR &&
+      !(qc->flags & QCF_HS_DONE)) {
+    unsigned alert = (unsigned)(cc.error_code & 0xff);
+
+    /* 42-46: bad / unsupported / revoked / expired / unknown
+     * certificate; our certificate is only refused for its pin. */
+    if (alert >= 42 && alert <= 46)
+      snprintf(buf, bufsz, "the peer refused our certificate (its registry "
+               "pin for us differs: ours is %s)", id ? id->pin : "?");
+    else
+      snprintf(buf, bufsz, "the peer ended the TLS handshake (alert %u)",
+               alert);
+  } else if (cc.error_code == 0) {
+    snprintf(buf, bufsz, "closed by the peer");
+  } else {
+    snprintf(buf, bufsz, "closed by the peer (%s error 0x%" PRIx64 ")",
+             cc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT
+                 ? "transport"
+                 : "application",
+             cc.error_code);
+  }
+}
+
+/* After a packet or a write: did ngtcp2 move the connection to another
+ * path (the peer's NAT rebinding, which the server side follows after
+ * path validation, or a move between direct and relay)? */
+static void conn_track_path(struct quic_conn *qc) {
+  struct quic_inst *qi = qc->qi;
+  const struct sfk_host *h = qi->h;
+  const ngtcp2_path *np = ngtcp2_conn_get_path(qc->conn);
+  char a[64], b[64], why[QUIC_WHY_MAX];
+
+  if (!np || np->remote.addrlen > sizeof(qc->remote) ||
+      np->local.addrlen > sizeof(qc->local))
+    return;
+  if (quic_addr_eq(np->remote.addr, np->remote.addrlen,
+                   (const struct sockaddr *)&qc->remote, qc->remotelen) &&
+      quic_addr_eq(np->local.addr, np->local.addrlen,
+                   (const struct sockaddr *)&qc->local, qc->locallen))
+    return;
+  conn_addr(qc, a, sizeof(a));
+  memcpy(&qc->remote, np->remote.addr, np->remote.addrlen);
+  qc->remotelen = np->remote.addrlen;
+  memcpy(&qc->local, np->local.addr, np->local.addrlen);
+  qc->locallen = np->local.addrlen;
+  qc->path = quic_path_of_local(qi, np->local.addr, np->local.addrlen);
+  qi->stats.migrations++;
+  snprintf(why, sizeof(why), "moved from %s (connection migration)", a);
+  h->log(h, SFK_LOG_DEBUG, "peer %u: path now %s %s; %s", qc->pid,
+         qc->path == SFK_PATH_RELAY ? "relay" : "direct",
+         conn_addr(qc, b, sizeof(b)), why);
+  if ((qc->flags & QCF_HS_DONE) && qc->peer && qc->peer->conn == qc)
+    quic_peer_state(qc->peer, SFK_PEER_UP, qc->path,
+                    (const struct sockaddr *)&qc->remote, qc->remotelen, 0,
+                    why);
+}
+
+void quic_conn_read(struct quic_conn *qc, int which,
+                    const struct sockaddr *from, socklen_t fromlen,
+                    const uint8_t *data, size_t len) {
   const struct sfk_host *h = qc->qi->h;
   ngtcp2_path path;
   ngtcp2_pkt_info pi;
+  char why[QUIC_WHY_MAX];
   int rv;
 
   if (!qc->conn || (qc->flags & QCF_DOOMED))
     return;
   memset(&pi, 0, sizeof(pi));
-  conn_path(qc, &path, from, fromlen);
+  conn_path(qc, &path, which, from, fromlen);
   qc->rx_pkts++;
   qc->rx_bytes += len;
   qc->flags &= ~(uint32_t)QCF_RX_DATA;
@@ -853,7 +806,8 @@ void quic_conn_read(struct quic_conn *qc, const struct sockaddr *from,
     switch (rv) {
     case NGTCP2_ERR_DRAINING:
       qc->flags |= QCF_NO_CLOSE;
-      quic_conn_doom(qc, -ENOTCONN, "closed by the peer");
+      closed_why(qc, why, sizeof(why));
+      quic_conn_doom(qc, -ENOTCONN, why);
       return;
     case NGTCP2_ERR_DROP_CONN:
     case NGTCP2_ERR_CLOSING:
@@ -864,12 +818,19 @@ void quic_conn_read(struct quic_conn *qc, const struct sockaddr *from,
       return;
     default:
       qc->liberr = rv;
-      quic_conn_doom(qc, -ENOTCONN,
-                     rv == NGTCP2_ERR_CRYPTO ? "TLS handshake failed"
-                                             : ngtcp2_strerror(rv));
+      if (qc->fail_why[0])
+        snprintf(why, sizeof(why), "%s", qc->fail_why);
+      else if (rv == NGTCP2_ERR_CRYPTO)
+        snprintf(why, sizeof(why), "TLS handshake failed (alert %u)",
+                 (unsigned)ngtcp2_conn_get_tls_alert(qc->conn));
+      else
+        snprintf(why, sizeof(why), "%s", ngtcp2_strerror(rv));
+      quic_conn_doom(qc, -ENOTCONN, why);
       return;
     }
   }
+  qc->last_rx_ns = quic_now(qc->qi);
+  conn_track_path(qc);
   if (conn_may_hold_ack(qc)) {
     if (!qc->ack_hold_ns)
       qc->ack_hold_ns = quic_now(qc->qi) + QUIC_ACK_HOLD_NS;
@@ -888,7 +849,11 @@ static void send_batch(struct quic_conn *qc, const ngtcp2_path *path,
   const struct sfk_host *h = qc->qi->h;
   int rv;
 
-  rv = h->udp_send(h, SFK_PATH_DIRECT, (const struct sockaddr *)path->remote.addr,
+  /* Our local label says which path ngtcp2 chose (see quic_path.c). */
+  rv = h->udp_send(h,
+                   quic_path_of_local(qc->qi, path->local.addr,
+                                      path->local.addrlen),
+                   (const struct sockaddr *)path->remote.addr,
                    path->remote.addrlen, buf, len, npk > 1 ? gso : 0);
   if (rv != 0 && rv != -EAGAIN)
     h->log(h, SFK_LOG_DEBUG, "peer %u: udp_send: %s", qc->pid, strerror(-rv));
@@ -1082,32 +1047,59 @@ void quic_conn_teardown(struct quic_conn *qc, int upcalls) {
   struct quic_inst *qi = qc->qi;
   const struct sfk_host *h = qi->h;
   struct quic_peer *p = qc->peer;
+  const char *why = qc->doom_why[0] ? qc->doom_why : "closed";
+  int hs_failed = !(qc->flags & QCF_HS_DONE);
+  int err = qc->doom_err ? qc->doom_err : -ENOTCONN;
   char a[64];
 
   TAILQ_REMOVE(&qi->conns, qc, link);
   ev_timer_stop(h->loop, &qc->timer);
-  if (p && p->conn == qc) {
-    p->conn = NULL;
-    if (is_client_of(qi, p->pid)) {
-      p->next_connect_ns = quic_now(qi) + p->backoff_ms * 1000000u;
-      p->backoff_ms *= 2;
-      if (p->backoff_ms > QUIC_BACKOFF_MAX_MS)
-        p->backoff_ms = QUIC_BACKOFF_MAX_MS;
-    } else {
-      p->next_punch_ns = 0;
-    }
-  }
+  if (hs_failed && upcalls)
+    qi->stats.hs_failed++;
+  /* Traffic summary; the daemon logs the state change itself. */
   if (qc->flags & QCF_HS_DONE)
     h->log(h, SFK_LOG_INFO,
            "peer %u at %s: connection down (%s); sent %" PRIu64
            " packets, %" PRIu64 " bytes, largest %zu; received %" PRIu64
            " packets, %" PRIu64 " bytes",
-           qc->pid, conn_addr(qc, a, sizeof(a)),
-           qc->doom_why ? qc->doom_why : "closed", qc->tx_pkts, qc->tx_bytes,
-           qc->tx_largest, qc->rx_pkts, qc->rx_bytes);
+           qc->pid, conn_addr(qc, a, sizeof(a)), why, qc->tx_pkts,
+           qc->tx_bytes, qc->tx_largest, qc->rx_pkts, qc->rx_bytes);
   else if (qc->pid != SFK_PID_NONE || !(qc->flags & QCF_SERVER))
     h->log(h, SFK_LOG_DEBUG, "peer %u at %s: handshake failed (%s)", qc->pid,
-           conn_addr(qc, a, sizeof(a)), qc->doom_why ? qc->doom_why : "closed");
+           conn_addr(qc, a, sizeof(a)), why);
+  /* A server connection that failed before it knew its peer: tell the
+   * peer its address or its pin pointed to, unless that one is up. */
+  if (!p && upcalls && hs_failed && (qc->flags & QCF_SERVER) &&
+      qc->cand_pid != SFK_PID_NONE) {
+    struct quic_peer *cp = quic_peer_find(qi, qc->cand_pid);
+
+    if (cp && cp->present &&
+        !(cp->conn && (cp->conn->flags & QCF_HS_DONE)))
+      quic_peer_state(cp, SFK_PEER_DOWN, qc->path,
+                      (const struct sockaddr *)&qc->remote, qc->remotelen,
+                      err, why);
+  }
+  if (p && p->conn == qc) {
+    p->conn = NULL;
+    if (upcalls && !(qc->flags & QCF_QUIET))
+      quic_peer_state(p, SFK_PEER_DOWN, qc->path,
+                      (const struct sockaddr *)&qc->remote, qc->remotelen,
+                      err, why);
+    if (quic_is_client_of(qi, p->pid)) {
+      if (hs_failed && qc->path == SFK_PATH_DIRECT && err == -ETIMEDOUT)
+        p->direct_failed = 1; /* auto: the next dial may take the relay */
+      if (qc->path == SFK_PATH_RELAY)
+        quic_path_unpermit(qi, p);
+      p->last_err = err;
+      if (qc->flags & QCF_QUIET)
+        p->next_connect_ns = 0;
+      else if (upcalls)
+        quic_peer_backoff(p);
+    } else {
+      p->next_punch_ns = 0;
+      p->punch_start_ns = 0;
+    }
+  }
   conn_send_close(qc);
   if (qc->conn) {
     ngtcp2_conn_del(qc->conn);
@@ -1119,12 +1111,20 @@ void quic_conn_teardown(struct quic_conn *qc, int upcalls) {
   }
   if (!upcalls)
     qi->stopped++;
-  quic_stream_conn_lost(qc, qc->doom_err ? qc->doom_err : -ENOTCONN);
+  quic_stream_conn_lost(qc, err, why);
   if (!upcalls)
     qi->stopped--;
   if (p)
     quic_peer_schedule(p);
   free(qc);
+}
+
+size_t quic_conn_nstreams(const struct quic_conn *qc) {
+  const struct quic_stream *s;
+  size_t n = 0;
+
+  TAILQ_FOREACH(s, &qc->streams, link) n++;
+  return n;
 }
 
 /* stop(): CONNECTION_CLOSE(NO_ERROR) everywhere, no upcalls. */
@@ -1134,37 +1134,8 @@ void quic_conn_close_all(struct quic_inst *qi) {
   while ((qc = TAILQ_FIRST(&qi->conns))) {
     if (!(qc->flags & QCF_DOOMED))
       qc->liberr = 0;
-    qc->doom_why = "stopping";
+    snprintf(qc->doom_why, sizeof(qc->doom_why), "stopping");
     quic_conn_teardown(qc, 0);
   }
 }
 
-/* ------------------------------------------------------------------ */
-/* Punching                                                             */
-
-/*
- * A punch from the server side of a peer.  Without a connection: dial now
- * (it is up).  With an established one older than a few seconds: the peer
- * punches only while it has no connection to us, so it probably restarted;
- * send a PING at once so its stateless reset ends our stale connection.
- */
-void quic_punch_recv(struct quic_inst *qi, const struct sockaddr *from,
-                     socklen_t fromlen) {
-  uint32_t pid = peer_by_addr(qi, from, fromlen, 0);
-  struct quic_peer *p;
-
-  if (pid == SFK_PID_NONE || !(p = quic_peer_find(qi, pid)))
-    return;
-  if (!p->conn) {
-    if (p->next_connect_ns > quic_now(qi) + 100000000u) {
-      p->next_connect_ns = 1;
-      quic_peer_schedule(p);
-    }
-    return;
-  }
-  if ((p->conn->flags & QCF_HS_DONE) &&
-      quic_now(qi) - p->conn->up_ns > 2000000000u) {
-    p->conn->flags |= QCF_PROBE;
-    quic_conn_dirty(p->conn);
-  }
-}

@@ -8,8 +8,31 @@
  *                         stretches between rounds; keep-alives hold the
  *                         NAT open, so the connection only dies when the
  *                         peer is really gone (or restarts: see below).
- * keepalive (15s)         PING interval when idle.  Below the ~30 s UDP
- *                         binding lifetime of common NATs.
+ * keepalive (5s)          PING interval when idle.  Well below the ~30 s
+ *                         UDP binding lifetime of common NATs, and a
+ *                         quarter of peer_timeout: a live but idle peer
+ *                         answers 3-4 PINGs (each retransmitted on loss)
+ *                         within any peer_timeout window, so one or two
+ *                         lost datagrams never make it look dead.  Cost:
+ *                         one small packet and its ACK per 5 s per peer.
+ * peer_timeout (20s)      A peer that sent nothing for this long while we
+ *                         sent ack-eliciting packets (PINGs at least) is
+ *                         down: its streams end with an error (the
+ *                         program sees a reset, not a hang), the daemon
+ *                         re-reads it from the registry, and the client
+ *                         side dials again.  With the keepalive above a
+ *                         peer killed at time t is declared down by
+ *                         t + 20 s (its last packet was at most a
+ *                         keepalive before t), within the 30 s target;
+ *                         shorter would risk false alarms on paths that
+ *                         lose a burst of packets.  Must exceed keepalive.
+ * relay_fallback (5s)     relay mode auto: a client whose direct handshake
+ *                         has not completed after this long tries the
+ *                         relay (when the relay path is usable).  Half the
+ *                         handshake timeout: punching normally opens both
+ *                         NATs within a second or two, and the relay
+ *                         attempt still has time before a waiting stream
+ *                         gives up.  Without a relay it has no effect.
  * handshake_timeout (10s) Give up a handshake after this long; a stream
  *                         opened to a peer that cannot be reached gets
  *                         status 0x04 (host unreachable) within this time.
@@ -50,6 +73,10 @@
  *                         peers always get ngtcp2's 1200-1452 (PMTUD).
  * relay                   The relay plugin's section; read by the daemon.
  *
+ * Peers that cannot be reached: every state change goes to the daemon
+ * (host->peer_state: CONNECTING, UP, DOWN with a reason a site admin can
+ * act on), and a stream that gives up says the same reason.
+ *
  * Restarts: the stateless reset key is derived from the identity key, so
  * a restarted peer answers packets of the old connection with a stateless
  * reset and the survivor notices at its next packet (at worst the next
@@ -59,6 +86,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +102,7 @@
 static const char *const quic_keys[] = {
     "idle_timeout", "keepalive",   "handshake_timeout", "congestion",
     "stream_window", "conn_window", "max_streams",       "send_buffer",
-    "loopback_payload", "relay", NULL};
+    "loopback_payload", "peer_timeout", "relay_fallback", "relay", NULL};
 
 /* Reset only in answer to packets at least this long (no reset loops,
  * and never amplification). */
@@ -83,6 +111,17 @@ static const char *const quic_keys[] = {
 
 uint64_t quic_now(const struct quic_inst *qi) {
   return qi->h->now_ns(qi->h);
+}
+
+const char *quic_dur_str(uint64_t ms, char *buf, size_t bufsz) {
+  if (ms % 1000 == 0)
+    snprintf(buf, bufsz, "%" PRIu64 " s", ms / 1000);
+  else if (ms < 1000)
+    snprintf(buf, bufsz, "%" PRIu64 " ms", ms);
+  else
+    snprintf(buf, bufsz, "%" PRIu64 ".%" PRIu64 " s", ms / 1000,
+             ms % 1000 / 100);
+  return buf;
 }
 
 const char *quic_addr_str(const struct sockaddr *sa, socklen_t len,
@@ -135,9 +174,14 @@ void quic_kick(struct quic_inst *qi) {
 
 static int work_left(struct quic_inst *qi) {
   struct quic_conn *qc;
+  struct quic_peer *p;
 
   if (!TAILQ_EMPTY(&qi->deferred) || qi->peers_dirty)
     return 1;
+  TAILQ_FOREACH(p, &qi->peers, link) {
+    if (p->st_dirty)
+      return 1;
+  }
   TAILQ_FOREACH(qc, &qi->conns, link) {
     if (qc->flags & (QCF_DIRTY | QCF_DOOMED))
       return 1;
@@ -181,6 +225,9 @@ void quic_flush(struct quic_inst *qi) {
       qc->gen = gen;
       quic_conn_write(qc);
     }
+    /* After teardowns: tell the daemon (a DOWN may re-read the table;
+     * then peers_dirty brings us round again). */
+    quic_peer_events(qi);
     TAILQ_FOREACH(qc, &qi->conns, link) {
       if (qc->flags & QCF_DOOMED)
         again = 1;
@@ -210,7 +257,8 @@ static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents) {
 /* ------------------------------------------------------------------ */
 /* Datagrams                                                            */
 
-static void stateless_reset(struct quic_inst *qi, const struct sockaddr *from,
+static void stateless_reset(struct quic_inst *qi, int path,
+                            const struct sockaddr *from,
                             socklen_t fromlen, const ngtcp2_version_cid *vc,
                             size_t len) {
   const struct sfk_host *h = qi->h;
@@ -241,7 +289,8 @@ static void stateless_reset(struct quic_inst *qi, const struct sockaddr *from,
   n = ngtcp2_pkt_write_stateless_reset(buf, size, token, rnd, randlen);
   if (n <= 0)
     return;
-  h->udp_send(h, SFK_PATH_DIRECT, from, fromlen, buf, (size_t)n, 0);
+  h->udp_send(h, path, from, fromlen, buf, (size_t)n, 0);
+  qi->stats.sr_sent++;
   if (h->log_enabled(h, SFK_LOG_DEBUG)) {
     char a[64];
     h->log(h, SFK_LOG_DEBUG, "%s: packet for an unknown connection; sent a "
@@ -253,23 +302,26 @@ static void quic_on_datagram(void *self, int path,
                              const struct sockaddr *from, socklen_t fromlen,
                              const uint8_t *data, size_t len) {
   struct quic_inst *qi = self;
-  (void)path; /* TODO(relay): tag connections with the path */
   ngtcp2_version_cid vc;
   struct quic_conn *qc;
 
   if (!qi->started || qi->stopped || len == 0)
     return;
+  if (path != SFK_PATH_RELAY)
+    path = SFK_PATH_DIRECT;
   if (len == QUIC_PUNCH_LEN && memcmp(data, QUIC_PUNCH, QUIC_PUNCH_LEN) == 0) {
-    quic_punch_recv(qi, from, fromlen);
+    quic_punch_recv(qi, path, from, fromlen);
     return;
   }
-  if (ngtcp2_pkt_decode_version_cid(&vc, data, len, QUIC_SCIDLEN) != 0)
+  if (ngtcp2_pkt_decode_version_cid(&vc, data, len, QUIC_SCIDLEN) != 0) {
+    qi->stats.drop_not_quic++;
     return;
+  }
   qc = quic_conn_find(qi, vc.dcid, vc.dcidlen);
   if (qc) {
-    quic_conn_read(qc, from, fromlen, data, len);
+    quic_conn_read(qc, path, from, fromlen, data, len);
   } else if (data[0] & 0x80) {
-    quic_conn_accept(qi, from, fromlen, data, len);
+    quic_conn_accept(qi, path, from, fromlen, data, len);
   } else {
     /* A short header with a DCID we never issued: either the peer's
      * stateless reset for one of our connections (its DCID is random; ngtcp2
@@ -282,12 +334,14 @@ static void quic_on_datagram(void *self, int path,
           !quic_addr_eq((const struct sockaddr *)&qc->remote, qc->remotelen,
                         from, fromlen))
         continue;
-      quic_conn_read(qc, from, fromlen, data, len);
+      quic_conn_read(qc, path, from, fromlen, data, len);
       if (qc->flags & QCF_DOOMED)
         reset_seen = 1;
     }
-    if (!reset_seen)
-      stateless_reset(qi, from, fromlen, &vc, len);
+    if (!reset_seen) {
+      qi->stats.drop_unknown_cid++;
+      stateless_reset(qi, path, from, fromlen, &vc, len);
+    }
   }
 }
 
@@ -302,7 +356,11 @@ static int parse_cfg(const struct sfk_host *h, const struct sfk_cfg_node *cfg,
 
   bad |= h->cfg_duration_ms(h, cfg, "idle_timeout", 24ull * 3600 * 1000,
                             &c->idle_timeout_ms) != 0;
-  bad |= h->cfg_duration_ms(h, cfg, "keepalive", 15000, &c->keepalive_ms) != 0;
+  bad |= h->cfg_duration_ms(h, cfg, "keepalive", 5000, &c->keepalive_ms) != 0;
+  bad |= h->cfg_duration_ms(h, cfg, "peer_timeout", 20000,
+                            &c->peer_timeout_ms) != 0;
+  bad |= h->cfg_duration_ms(h, cfg, "relay_fallback", 5000,
+                            &c->relay_fallback_ms) != 0;
   bad |= h->cfg_duration_ms(h, cfg, "handshake_timeout", 10000,
                             &c->handshake_timeout_ms) != 0;
   bad |= h->cfg_uint(h, cfg, "stream_window", 64 * KIB, 1024 * MIB, 16 * MIB,
@@ -341,6 +399,19 @@ static int parse_cfg(const struct sfk_host *h, const struct sfk_cfg_node *cfg,
     n = h->cfg_get(cfg, "keepalive");
     h->cfg_error(h, n ? n : h->cfg_get(cfg, "idle_timeout"),
                  "keepalive: at least 100ms and below idle_timeout");
+    return -EINVAL;
+  }
+  if (c->peer_timeout_ms < 1000 || c->peer_timeout_ms <= c->keepalive_ms) {
+    n = h->cfg_get(cfg, "peer_timeout");
+    h->cfg_error(h, n ? n : h->cfg_get(cfg, "keepalive"),
+                 "peer_timeout: at least 1s and above keepalive (%" PRIu64
+                 " ms): a live peer answers a keep-alive first",
+                 c->keepalive_ms);
+    return -EINVAL;
+  }
+  if (c->relay_fallback_ms < 100) {
+    h->cfg_error(h, h->cfg_get(cfg, "relay_fallback"),
+                 "relay_fallback: at least 100ms");
     return -EINVAL;
   }
   if (c->handshake_timeout_ms < 100) {
@@ -401,6 +472,7 @@ static int quic_start(void *self) {
   }
   qi->started = 1;
   qi->peers_dirty = 1;
+  quic_path_refresh(qi);
   ev_prepare_start(h->loop, &qi->prep);
   quic_flush(qi);
   return 0;
@@ -415,7 +487,10 @@ static void quic_stop(void *self) {
     return;
   qi->stopped = 1;
   quic_conn_close_all(qi);
-  TAILQ_FOREACH(p, &qi->peers, link) ev_timer_stop(loop, &p->timer);
+  TAILQ_FOREACH(p, &qi->peers, link) {
+    ev_timer_stop(loop, &p->timer);
+    quic_path_unpermit(qi, p);
+  }
   ev_prepare_stop(loop, &qi->prep);
   ev_idle_stop(loop, &qi->idle);
 }
@@ -444,6 +519,10 @@ static void quic_peers_changed(void *self) {
   quic_kick(qi);
 }
 
+static void quic_op_report(void *self, struct sfk_report *r) {
+  quic_report(self, r);
+}
+
 static const struct sfk_transport_ops quic_ops = {
     .base =
         {
@@ -453,9 +532,12 @@ static const struct sfk_transport_ops quic_ops = {
             .stop = quic_stop,
             .destroy = quic_destroy,
             .reconfigure = NULL,
+            .report = quic_op_report,
         },
     .on_datagram = quic_on_datagram,
     .peers_changed = quic_peers_changed,
+    .path_changed = quic_op_path_changed,
+    .peer_report = quic_op_peer_report,
     .stream_open = quic_op_stream_open,
     .stream_reply = quic_op_stream_reply,
     .stream_space = quic_op_stream_space,

@@ -20,6 +20,7 @@
  * here; the peer can never send beyond the window the daemon drained.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -249,14 +250,15 @@ static void stream_close_app(struct quic_stream *s, int err) {
   h->stream_closed(h, app, err);
 }
 
-/* Opener that never got a status: give it one before the close. */
+/* Opener that never got a status: give it one (and why, for the log)
+ * before the close. */
 static void stream_status_then_close(struct quic_stream *s, uint8_t st,
-                                     int err) {
+                                     int err, const char *why) {
   const struct sfk_host *h = s->qi->h;
 
   if (s->app && s->role == QS_OPENER && !(s->flags & QSF_STATUS)) {
     s->flags |= QSF_STATUS;
-    h->stream_status(h, s->app, st, NULL);
+    h->stream_status(h, s->app, st, why && why[0] ? why : NULL);
   }
   stream_close_app(s, err);
 }
@@ -351,6 +353,7 @@ void quic_stream_open_pending(struct quic_peer *p) {
 /* Fail pending streams past their deadline (or all of them). */
 void quic_stream_fail_pending(struct quic_peer *p, uint64_t now, int all) {
   struct quic_stream *s, *next;
+  char buf[QUIC_WHY_MAX], why[QUIC_WHY_MAX];
 
   for (s = TAILQ_FIRST(&p->pending); s; s = next) {
     next = TAILQ_NEXT(s, link);
@@ -360,7 +363,11 @@ void quic_stream_fail_pending(struct quic_peer *p, uint64_t now, int all) {
       continue;
     s->flags |= QSF_FREE;
     quic_stream_defer(s);
-    stream_status_then_close(s, SFK_ST_HOST_UNREACHABLE, -EHOSTUNREACH);
+    /* Copied: the upcall may change p->why (a new peer table). */
+    snprintf(why, sizeof(why), "%s",
+             all && !p->present ? "the peer left the registry"
+                                : quic_peer_why(p, buf, sizeof(buf)));
+    stream_status_then_close(s, SFK_ST_HOST_UNREACHABLE, -EHOSTUNREACH, why);
   }
 }
 
@@ -381,7 +388,7 @@ uint64_t quic_stream_next_deadline(const struct quic_peer *p) {
  * list and retry on the next connection within their deadline; the rest
  * end with err.  Frees every stream of qc.
  */
-void quic_stream_conn_lost(struct quic_conn *qc, int err) {
+void quic_stream_conn_lost(struct quic_conn *qc, int err, const char *why) {
   struct quic_inst *qi = qc->qi;
   struct quic_stream *s;
 
@@ -415,7 +422,7 @@ void quic_stream_conn_lost(struct quic_conn *qc, int err) {
       if (s->flags & QSF_CLOSE_Q)
         stream_close_app(s, s->close_err);
       else
-        stream_status_then_close(s, SFK_ST_HOST_UNREACHABLE, err);
+        stream_status_then_close(s, SFK_ST_HOST_UNREACHABLE, err, why);
     }
     quic_stream_free(s);
   }
@@ -551,7 +558,7 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id,
       if (fin) {
         s->flags |= QSF_SHUT_REQ;
         quic_stream_defer(s);
-        stream_status_then_close(s, SFK_ST_FAILURE, -ECONNRESET);
+        stream_status_then_close(s, SFK_ST_FAILURE, -ECONNRESET, NULL);
       }
       return 0;
     }
@@ -627,7 +634,7 @@ static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id,
       err = s->close_err;
     if (s->role == QS_OPENER && !(s->flags & QSF_STATUS) && err == 0)
       err = -ECONNRESET;
-    stream_status_then_close(s, SFK_ST_FAILURE, err);
+    stream_status_then_close(s, SFK_ST_FAILURE, err, NULL);
   }
   return 0;
 }
@@ -647,7 +654,7 @@ static int cb_stream_reset(ngtcp2_conn *conn, int64_t id, uint64_t final_size,
   quic_stream_sendq_del(s);
   quic_stream_defer(s);
   if (s->app && !s->qi->stopped)
-    stream_status_then_close(s, SFK_ST_FAILURE, -ECONNRESET);
+    stream_status_then_close(s, SFK_ST_FAILURE, -ECONNRESET, NULL);
   return 0;
 }
 
