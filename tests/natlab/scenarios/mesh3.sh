@@ -39,16 +39,23 @@ pc_fetch c a "$MB"
 for n in a b c; do
   st=$(status_of "$n") || exit 1
   printf '%s\n' "----- status of $n -----" "$st"
+  status_of "$n" --json >"$LAB_DIR/$n/status.json" || exit 1
   for p in a b c; do
     [ "$p" = "$n" ] && continue
-    pid=${LAB_PROXY_PARTY_PID[$p]}
-    grep -Eq "^ *(peer )?$pid[: ].*\<up\>" <<<"$st" ||
-      fail "status of $n does not show peer $pid ($p) up"
+    "$PY" - "$LAB_DIR/$n/status.json" "${LAB_PROXY_PARTY_PID[$p]}" "$(lab_wan_ip "$p")" <<'PYEOF' ||
+import json, sys
+st = json.load(open(sys.argv[1]))
+peer = [x for x in st["peers"] if str(x["pid"]) == sys.argv[2]]
+assert len(peer) == 1, st["peers"]
+peer = peer[0]
+assert peer["state"] == "up", peer
+assert peer["path"] == "direct", peer
+assert peer["address"].startswith(sys.argv[3] + ":"), peer
+PYEOF
+      fail "status of $n: peer $p (PID ${LAB_PROXY_PARTY_PID[$p]}) is not up on a direct path: $(cat "$LAB_DIR/$n/status.json")"
   done
-  status_of "$n" --json >"$LAB_DIR/$n/status.json" || exit 1
-  "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$LAB_DIR/$n/status.json" ||
-    fail "status --json of $n is not JSON"
 done
+log "status: every party shows both peers up on a direct path at their public address"
 check_no_secrets
 lab_proxy_stop_all
 pass "$MB MiB each way on every pair of a 3-party mesh (cone, cone, public)"
