@@ -15,7 +15,12 @@ lab_block a "$LAB_STUN_IP1:$LAB_STUN_PORT"
 start_parties a b
 check_published a
 check_published b
+# a's mapping came from the second server; b's from the first
+line=$(wait_log a "public address $(lab_wan_ip a):$LAB_UDP_PORT \\(from stun:$LAB_STUN_IP2:$LAB_STUN_PORT\\)" 5) || exit 1
+log "a: ${line#* * }"
+wait_log b "public address $(lab_wan_ip b):$LAB_UDP_PORT \\(from stun:$LAB_STUN_IP1:$LAB_STUN_PORT\\)" 5 >/dev/null || exit 1
 lab_transfer b a "$MB"
+lab_transfer a b "$MB"
 lab_unblock a "$LAB_STUN_IP1:$LAB_STUN_PORT"
 check_no_secrets
 lab_proxy_stop_all
