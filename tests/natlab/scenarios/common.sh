@@ -1,10 +1,8 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2034 # used by the scenarios
+# shellcheck disable=SC2034,SC2317 # used by the scenarios; functions run via wait_until
 # Shared start of the NAT-traversal scenarios: the lab library, and a SKIP
-# until the stun discovery and sfkit registry plugins are built. These
-# scenarios are not in `make check` yet: add them to INTEGRATION_TESTS in
-# Makefile.am (and the new plugin dirs to SFKIT_PROXY_PLUGIN_DIR in
-# AM_TESTS_ENVIRONMENT) when the plugins land.
+# unless the stun discovery and sfkit registry plugins are built. `make
+# check` runs the scenarios listed in NATLAB_SCENARIOS (Makefile.am).
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/../lab.sh"
 [ -x "$SFKIT_PROXY" ] || fail "daemon not built: $SFKIT_PROXY"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2119 # optional arguments
+# shellcheck disable=SC2119,SC2317 # optional arguments; functions run via wait_until
 # Two parties behind cone NATs: each learns its mapping from coturn (STUN),
 # publishes it and its pin on the website double, punches through both NATs,
 # and carries transfers both ways on the direct path (no TURN configured).

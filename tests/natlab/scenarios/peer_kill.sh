@@ -1,5 +1,5 @@
 #!/bin/bash
-# shellcheck disable=SC2119 # optional arguments
+# shellcheck disable=SC2119,SC2317 # optional arguments; functions run via wait_until
 # A peer killed with SIGKILL (no goodbye): a (PID 0, the QUIC server) dies
 # while b uploads to it and holds an idle connection to it. b must notice
 # within 30 s: the open transfer ends with an error and the idle connection
