@@ -12,7 +12,7 @@
 #include "bridge.h"
 #include "daemon.h"
 #include "log.h"
-#include "socks5_proto.h"
+#include "proto/socks5.h"
 #include "util.h"
 
 #define TAG "socks"

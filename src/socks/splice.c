@@ -15,7 +15,7 @@
 #include "bridge.h"
 #include "daemon.h"
 #include "log.h"
-#include "socks5_proto.h"
+#include "proto/socks5.h"
 
 #define TAG "local"
 #define SPLICE_BUF (64 * 1024)
