@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "quic.h"
-#include "stream_header.h"
+#include "proto/stream_header.h"
 
 /* Offer stream_writable() again once this much space is free. */
 static uint64_t writable_threshold(const struct quic_inst *qi) {

@@ -15,7 +15,7 @@
  */
 #include "autoconfig.h"
 
-#include "socks5_proto.h"
+#include "proto/socks5.h"
 
 #include <stddef.h>
 #include <stdint.h>

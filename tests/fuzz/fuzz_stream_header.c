@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "stream_header.h"
+#include "proto/stream_header.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -98,7 +98,7 @@ start_proxy p1 p1.yaml
 wait_log p0 'the website answered 503' 10
 wait_log p0 'peers known 2/3' 40
 wait_log p1 'peers known 2/3' 40
-wait_log p1 'peer 0 at .*connection up' 30
+wait_log p1 'peer 0 .* up via direct' 30
 # (the double answers an injected fault before it looks at the key)
 n=$(web_log web "e['fault'] == 'status' and e['status'] == 503")
 [ "$n" -ge 2 ] || fail "only $n requests got the injected 503"

@@ -41,8 +41,8 @@ P1_PIN=$(ready_pin p1)
 
 wait_log p0 'peers known 2/2' 30
 wait_log p1 'peers known 2/2' 30
-wait_log p0 'peer 1 at .*connection up' 30
-wait_log p1 'peer 0 at .*connection up' 30
+wait_log p0 'peer 1 .* up via direct' 30
+wait_log p1 'peer 0 .* up via direct' 30
 log "both proxies found each other through the website"
 
 mkdir www0

@@ -142,9 +142,10 @@ if transport == "1":
     want(p.get("path") == "direct", "peers[0].path == direct")
     want(p.get("address") == "127.0.0.1:" + udp, "peers[0].address == 127.0.0.1:" + udp)
     want(isinstance(p.get("since_s"), int), "peers[0].since_s")
-    # The transport's peer_report names its counters; any *bytes* key.
-    b = {k: v for k, v in p.items() if "bytes" in k and isinstance(v, int)}
-    want(b and all(v > 0 for v in b.values()), "peers[0] byte counters > 0 (got %r)" % b)
+    # The transport's traffic counters for the peer, after a transfer.
+    for k in ("bytes_sent", "bytes_received"):
+        want(isinstance(p.get(k), int) and p[k] > 0, "peers[0].%s > 0 (got %r)" % (k, p.get(k)))
+    want(isinstance(p.get("rtt_ms"), int), "peers[0].rtt_ms")
 for e in errors:
     print("missing or wrong: " + e, file=sys.stderr)
 sys.exit(1 if errors else 0)

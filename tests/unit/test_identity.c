@@ -1,5 +1,5 @@
 /*
- * Unit tests for the identity (src/identity.c): key file creation and
+ * Unit tests for the identity (src/core/identity.c): key file creation and
  * permissions, certificate renewal with a stable pin, and the pin checked
  * against two computations that do not use our code: the SPKI cut out of
  * the certificate DER by hand, and `certtool --key-info` (gnutls-bin).

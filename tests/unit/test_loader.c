@@ -1,5 +1,5 @@
 /*
- * Unit tests for the plugin loader (src/plugin_loader.c): descriptor
+ * Unit tests for the plugin loader (src/core/plugin_loader.c): descriptor
  * checks on in-memory descriptors, then the check-only plugins in
  * tests/plugins (SFK_TEST_PLUGIN_DIR, set by the Makefile to
  * tests/plugins/.libs) and the directory search.

@@ -33,6 +33,7 @@ static char logs[65536]; /* everything logged and reported, for checks */
 static size_t logs_len;
 static unsigned n_results, n_errors;
 
+static void say(const char *fmt, va_list ap) SFK_PRINTF(1, 0);
 static void say(const char *fmt, va_list ap) {
   if (logs_len < sizeof logs - 1) {
     int n = vsnprintf(logs + logs_len, sizeof logs - logs_len, fmt, ap);

@@ -1,4 +1,4 @@
-/* Unit tests for the status renderers (src/report.c). */
+/* Unit tests for the status renderers (src/ctl/report.c). */
 #include "autoconfig.h"
 
 #include "report.h"

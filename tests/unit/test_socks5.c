@@ -1,7 +1,7 @@
-/* Unit tests for the sans-I/O SOCKS5 / RFC 1929 codec (src/socks5_proto.c). */
+/* Unit tests for the sans-I/O SOCKS5 / RFC 1929 codec (proto/socks5.c). */
 #include "autoconfig.h"
 
-#include "socks5_proto.h"
+#include "proto/socks5.h"
 #include "tap.h"
 
 #include <stdint.h>

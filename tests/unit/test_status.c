@@ -1,5 +1,5 @@
 /*
- * Unit tests for the status tree (src/status.c) on a hand-built daemon
+ * Unit tests for the status tree (src/ctl/status.c) on a hand-built daemon
  * state: every section, every peer state, fake plugins that report (and
  * misbehave), and no secret in the output.
  */

@@ -1,8 +1,8 @@
-/* Unit tests for the stream header codec (plugins/quic/stream_header.c). */
+/* Unit tests for the stream header codec (proto/stream_header.c). */
 #include <stdint.h>
 #include <string.h>
 
-#include "stream_header.h"
+#include "proto/stream_header.h"
 #include "tap.h"
 
 static void test_encode(void) {

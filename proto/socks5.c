@@ -24,7 +24,7 @@
  */
 #include "autoconfig.h"
 
-#include "socks5_proto.h"
+#include "proto/socks5.h"
 
 #include <string.h>
 

@@ -30,17 +30,11 @@ struct sfk_bridge;
 void sfk_bridge_open_peer(struct sfk_daemon *d, int fd, uint32_t pid,
                           uint16_t port, const uint8_t *early,
                           size_t earlylen);
-/* Opener to our own service: a plain TCP-to-TCP relay. */
-void sfk_bridge_open_local(struct sfk_daemon *d, int fd,
-                           const struct sockaddr *svc, socklen_t svclen,
-                           const uint8_t *early, size_t earlylen);
 /* Start / stop the end-of-iteration flush of received stream data. */
 void sfk_bridge_start(struct sfk_daemon *d);
 void sfk_bridge_stop(struct sfk_daemon *d);
 /* Abort every bridge (shutdown). */
 void sfk_bridge_close_all(struct sfk_daemon *d);
-/* Abort every local relay (shutdown). */
-void sfk_splice_close_all(struct sfk_daemon *d);
 
 /* A peer's virtual address for a log line ("10.0.0.3"); the buffer
  * lives until the end of the enclosing full expression's block. */

@@ -1,5 +1,5 @@
 /* Stream header codec; see stream_header.h. */
-#include "stream_header.h"
+#include "proto/stream_header.h"
 
 size_t sfk_sh_encode(uint8_t out[SFK_SH_LEN], uint16_t port) {
   out[0] = SFK_SH_VERSION;

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "bridge.h"
+#include "splice.h"
 #include "host.h"
 #include "log.h"
 #include "util.h"

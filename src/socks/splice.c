@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bridge.h"
 #include "daemon.h"
 #include "log.h"
-#include "socks5_proto.h"
+#include "proto/socks5.h"
+#include "splice.h"
 
 #define TAG "local"
 #define SPLICE_BUF (64 * 1024)
@@ -168,12 +168,11 @@ static void splice_timeout(struct ev_loop *loop, ev_timer *w, int revents) {
   splice_free(s, 0);
 }
 
-void sfk_bridge_open_local(struct sfk_daemon *d, int fd,
-                           const struct sockaddr *svc, socklen_t svclen,
-                           const uint8_t *early, size_t earlylen) {
+void sfk_splice_open(struct sfk_daemon *d, int fd, const struct sockaddr *svc,
+                     socklen_t svclen, const uint8_t *early, size_t earlylen) {
   struct splice *s = calloc(1, sizeof *s);
-  int sfd = socket(svc->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0);
+  int sfd =
+      socket(svc->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (!s || sfd < 0) {
     splice_reply(fd, SFK_ST_FAILURE);
     close(fd);
@@ -200,8 +199,8 @@ void sfk_bridge_open_local(struct sfk_daemon *d, int fd,
   s->up.len = earlylen;
   if (connect(sfd, svc, svclen) < 0 && errno != EINPROGRESS) {
     int e = errno;
-    splice_reply(fd, e == ECONNREFUSED ? SFK_ST_REFUSED
-                                       : SFK_ST_HOST_UNREACHABLE);
+    splice_reply(fd,
+                 e == ECONNREFUSED ? SFK_ST_REFUSED : SFK_ST_HOST_UNREACHABLE);
     splice_free(s, 0);
     return;
   }

@@ -10,9 +10,10 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "splice.h"
 #include "daemon.h"
 #include "log.h"
-#include "socks5_proto.h"
+#include "proto/socks5.h"
 #include "util.h"
 
 #define TAG "socks"
@@ -117,7 +118,7 @@ static void client_request(struct socks_client *c,
     struct sockaddr_storage sa;
     memcpy(&sa, &svc->host, svc->hostlen);
     ((struct sockaddr_in *)&sa)->sin_port = htons(rq->port);
-    sfk_bridge_open_local(d, fd, (struct sockaddr *)&sa, svc->hostlen, early,
+    sfk_splice_open(d, fd, (struct sockaddr *)&sa, svc->hostlen, early,
                           earlylen);
     return;
   }

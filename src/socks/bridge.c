@@ -20,7 +20,7 @@
 
 #include "daemon.h"
 #include "log.h"
-#include "socks5_proto.h"
+#include "proto/socks5.h"
 #include "util.h"
 
 #define TAG "bridge"
