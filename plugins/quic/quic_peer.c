@@ -524,7 +524,6 @@ void quic_op_peer_report(void *self, uint32_t pid, struct sfk_report *r) {
   struct quic_inst *qi = self;
   struct quic_peer *p = quic_peer_find(qi, pid);
   struct quic_conn *qc;
-  char a[64];
 
   if (!p)
     return;
@@ -538,17 +537,16 @@ void quic_op_peer_report(void *self, uint32_t pid, struct sfk_report *r) {
   qc = p->conn;
   if (!qc || !qc->conn)
     return;
-  r->str(r, "path", qc->path == SFK_PATH_RELAY ? "relay" : "direct");
-  r->str(r, "remote",
-         quic_addr_str((const struct sockaddr *)&qc->remote, qc->remotelen, a,
-                       sizeof(a)));
+  /* Path and remote address are the daemon's (from peer_state), next
+   * to these in the same object: not repeated here. */
   if (qc->flags & QCF_HS_DONE) {
     ngtcp2_conn_stat cs;
 
     ngtcp2_conn_get_conn_stat(qc->conn, &cs);
-    r->num(r, "rtt_ms", (int64_t)(cs.smoothed_rtt / NGTCP2_MILLISECONDS));
-    r->num(r, "rttvar_ms", (int64_t)(cs.rttvar / NGTCP2_MILLISECONDS));
-    r->num(r, "min_rtt_ms", (int64_t)(cs.min_rtt / NGTCP2_MILLISECONDS));
+    /* Microseconds: on a LAN or in a lab the RTT is below 1 ms. */
+    r->num(r, "rtt_us", (int64_t)(cs.smoothed_rtt / NGTCP2_MICROSECONDS));
+    r->num(r, "rttvar_us", (int64_t)(cs.rttvar / NGTCP2_MICROSECONDS));
+    r->num(r, "min_rtt_us", (int64_t)(cs.min_rtt / NGTCP2_MICROSECONDS));
     r->num(r, "cwnd", (int64_t)cs.cwnd);
     r->num(r, "bytes_in_flight", (int64_t)cs.bytes_in_flight);
     r->num(r, "pto_count", (int64_t)cs.pto_count);

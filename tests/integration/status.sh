@@ -145,7 +145,7 @@ if transport == "1":
     # The transport's traffic counters for the peer, after a transfer.
     for k in ("bytes_sent", "bytes_received"):
         want(isinstance(p.get(k), int) and p[k] > 0, "peers[0].%s > 0 (got %r)" % (k, p.get(k)))
-    want(isinstance(p.get("rtt_ms"), int), "peers[0].rtt_ms")
+    want(isinstance(p.get("rtt_us"), int) and p["rtt_us"] > 0, "peers[0].rtt_us > 0")
 for e in errors:
     print("missing or wrong: " + e, file=sys.stderr)
 sys.exit(1 if errors else 0)
