@@ -40,7 +40,10 @@
 #define FAST_FIRST_MS 1000u     /* polling while peers are missing ... */
 #define FAST_MAX_MS 5000u       /* ... backing off gently up to this */
 #define BACKOFF_FIRST_MS 500u   /* retries after transient errors ... */
-#define BACKOFF_MAX_MS 30000u   /* ... doubling up to this */
+/* ... doubling up to this: after an outage ends a party is back within
+ * ~10 s (with 30 s a 20 s outage kept one unpublished 47 s), and one
+ * request per 5-10 s per party is no storm for the website. */
+#define BACKOFF_MAX_MS 10000u
 #define REFUSED_RETRY_MS 30000u /* after a 4xx: the cause needs a person */
 #define REFRESH_DELAY_MS 200u   /* coalesces refreshes of several peers */
 
