@@ -12,7 +12,8 @@
 #    allocates again.
 # C: a wrong password: one error naming the server and the reason, no
 #    retry storm (2 Allocate requests), the direct path keeps working, and
-#    `status` says why the relay is unavailable.
+#    `status` says why the relay is unavailable; the site fixes the
+#    password file and a SIGHUP brings the relay up without a restart.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -169,6 +170,13 @@ log "C: coturn answered 401 $n times, then nothing: the relay waits $(status_get
 why=$(status_get p1 "s['relay']['why']")
 case $why in *"refused the credentials"*) ;; *) fail "C: status relay error is '$why'" ;; esac
 log "C: status: relay error: $why"
+# the site fixes its password file and sends SIGHUP: no restart needed
+printf '%s\n' "$TURN_PASS" >bad.pass
+kill -HUP "$(proxy_pid p1)"
+wait_until 10 grep -q "relay.turn: settings changed: allocating on turn:127.0.0.1:$TURN_PORT as '$TURN_USER'" p1.log ||
+  fail "C: SIGHUP did not re-read the relay settings"
+wait_until 10 grep -q 'relay.turn: allocated relayed address' p1.log || fail "C: no allocation after the fix"
+log "C: after SIGHUP with the right password: $(grep -m1 'allocated relayed address' p1.log | sed 's/.*relay.turn: //')"
 ! grep -qF "$TURN_PASS" p1.log || fail "C: the TURN password is in the log"
 stop_all
 pass
