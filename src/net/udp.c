@@ -1,5 +1,6 @@
 #include "autoconfig.h"
 
+#include "proto/sockaddr.h"
 #include "udp.h"
 
 #include <errno.h>
@@ -94,9 +95,14 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         continue;
       }
       seg = u->gro ? udp_gro_segment(mh, len) : len;
+      /* A dual-stack socket names IPv4 senders ::ffff:a.b.c.d; everyone
+       * above sees them as the IPv4 addresses they published (sending to
+       * an IPv4 address works on such a socket). */
+      socklen_t fromlen = mh->msg_namelen;
+      sa_unmap_v4(&from[i], &fromlen);
       for (size_t off = 0; off < len; off += seg) {
         u->rx_dgrams++;
-        u->on_recv(u->arg, (struct sockaddr *)&from[i], mh->msg_namelen,
+        u->on_recv(u->arg, (struct sockaddr *)&from[i], fromlen,
                    p + off, len - off < seg ? len - off : seg);
       }
     }
