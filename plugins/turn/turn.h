@@ -202,6 +202,9 @@ void turn_alloc_answer(struct turn *t, int kind, int err, int code,
                        const char *reason, const struct stun_msg *m);
 /* Housekeeping from the tick: refresh, liveness, retry. */
 void turn_alloc_tick(struct turn *t, uint64_t now);
+/* Check the allocation now with a Refresh (rate-limited): something
+ * suggests the server lost it.  why is for the debug log. */
+void turn_alloc_check(struct turn *t, const char *why);
 /* Clean stop: Deallocate without waiting for the answer. */
 void turn_alloc_release(struct turn *t);
 /* The state's name, for status. */

@@ -20,6 +20,9 @@
 #define LIVE_TX_NS 3000000000ull
 #define LIVE_SILENT_NS 8000000000ull
 #define LIVE_EVERY_NS 10000000000ull
+/* A refused permission or channel may mean the server lost the
+ * allocation (restarted): ask at most every 2 s. */
+#define CHECK_EVERY_NS 2000000000ull
 #define NS 1000000000ull
 
 enum backoff { BO_TRANSIENT, BO_CREDENTIALS, BO_CAPACITY };
@@ -342,6 +345,20 @@ void turn_alloc_tick(struct turn *t, uint64_t now) {
            t->cfg.uri, (double)(now - t->last_rx_ns) / 1e9);
     turn_txn_start(t, TR_REFRESH, -1);
   }
+}
+
+void turn_alloc_check(struct turn *t, const char *why) {
+  const struct sfk_host *h = t->h;
+  uint64_t now = h->now_ns(h);
+
+  if (t->state != TS_READY || turn_txn_busy(t, TR_REFRESH, -1) ||
+      now < t->probe_ns + CHECK_EVERY_NS)
+    return;
+  t->probe_ns = now;
+  t->n.probes++;
+  h->log(h, SFK_LOG_DEBUG, "%s: checking the allocation on %s", why,
+         t->cfg.uri);
+  turn_txn_start(t, TR_REFRESH, -1);
 }
 
 void turn_alloc_release(struct turn *t) {
