@@ -991,6 +991,11 @@ targets() {
 } >"$T/report.md"
 
 cat "$T/report.md"
+# The section bench/natlab_relay.sh writes into the same file is kept.
+if [ -f "$OUT" ]; then
+  awk '/^## / { keep = /^## Through the TURN relay \(NAT lab\)/ } keep' "$OUT" >"$T/kept.md" || :
+  [ ! -s "$T/kept.md" ] || { echo; cat "$T/kept.md"; } >>"$T/report.md"
+fi
 if cp "$T/report.md" "$OUT" 2>/dev/null; then
   log "wrote $OUT"
 else
