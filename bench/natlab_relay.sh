@@ -33,13 +33,14 @@
 # "## Through the TURN relay (NAT lab)" (docs/benchmarks.md; bench/bench.sh
 # keeps that section when it rewrites the file).
 # Exit status: 0, 1 when a run failed, 77 when the turn plugin is not built
-# or the lab cannot run here (not root).
+# or the lab cannot run here (not root). BENCH_RELAY_KEEP=1 keeps the
+# folder with each scenario's log (both proxies' status after the runs).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$SRC/build}" && pwd) || exit 2
 RUNS=${2:-3}
-MB=${BENCH_RELAY_MB:-100}
+BENCH_MIB=${BENCH_RELAY_MB:-100}
 PINGS=${BENCH_RELAY_PINGS:-1000}
 SETUPS=${BENCH_RELAY_SETUPS:-20}
 SCENARIOS=${BENCH_RELAY_SCENARIOS:-direct always symmetric}
@@ -51,7 +52,7 @@ PY=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 LOADGEN=$SRC/bench/loadgen.py
 ECHO_SERVER=$SRC/bench/echo_server.py
 OUTDIR=$(mktemp -d "${TMPDIR:-/tmp}/sfk-relay-bench.XXXXXX") || exit 1
-trap 'rm -rf "$OUTDIR"' EXIT
+[ -n "${BENCH_RELAY_KEEP:-}" ] || trap 'rm -rf "$OUTDIR"' EXIT
 
 # kv KEY LINE: the value of KEY=... in a loadgen output line.
 kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
@@ -99,18 +100,21 @@ scenario() {
   done
   ((i < 10)) || fail "no connection from b to a"
   st=$(peer_path b 0)
-  log "b -> a: $st"
+  log "b -> a: $st; a -> b: $(peer_path a 1)"
   echo "path $st" >"$res"
+  echo "apath $(peer_path a 1)" >>"$res"
   for ((r = 1; r <= RUNS; r++)); do
     c0=$(turn_cpu)
-    line=$("${lg[@]}" bulk --down --target "10.0.0.0:$src" --bytes $((MB << 20)) --max-seconds 300) ||
+    line=$("${lg[@]}" bulk --down --target "10.0.0.0:$src" --bytes $((BENCH_MIB << 20)) --max-seconds 300) ||
       fail "run $r: download failed"
+    log "down: $line"
     echo "down $(kv mibps "$line")" >>"$res"
-    line=$("${lg[@]}" bulk --target "10.0.0.0:$sink" --bytes $((MB << 20)) --max-seconds 300) ||
+    line=$("${lg[@]}" bulk --target "10.0.0.0:$sink" --bytes $((BENCH_MIB << 20)) --max-seconds 300) ||
       fail "run $r: upload failed"
+    log "up: $line"
     echo "up $(kv mibps "$line")" >>"$res"
     c1=$(turn_cpu)
-    awk -v a="$c0" -v b="$c1" -v g="$(awk -v m="$MB" 'BEGIN{print 2 * m / 1024}')" \
+    awk -v a="$c0" -v b="$c1" -v g="$(awk -v m="$BENCH_MIB" 'BEGIN{print 2 * m / 1024}')" \
       'BEGIN{printf "turn_cpu %.2f\n", (b - a) / g}' >>"$res"
     line=$("${lg[@]}" ping --target "10.0.0.0:$echo" --count "$PINGS" --warmup 50 --max-seconds 120) ||
       fail "run $r: ping failed"
@@ -122,6 +126,10 @@ scenario() {
     log "run $r: $(grep -v '^path' "$res" | tail -n 6 | tr '\n' ' ')"
   done
   echo "allocations $(lab_turn_allocations)" >>"$res"
+  for i in a b; do
+    echo "=== status of $i after the runs"
+    status_of "$i"
+  done
   [ "$(peer_path b 0)" = "$st" ] || log "note: the path changed during the runs: now $(peer_path b 0)"
   lab_proxy_stop_all
 }
@@ -149,7 +157,7 @@ for s in $SCENARIOS; do
     tail -n 30 "$OUTDIR/$s.log" >&2
     exit 1
   fi
-  grep -E 'b -> a|run [0-9]' "$OUTDIR/$s.log" | sed 's/^/  /' >&2
+  grep -E 'b -> a|run [0-9]|down: |up: ' "$OUTDIR/$s.log" | sed 's/^/  /' >&2
 done
 elapsed=$(($(date +%s) - t0))
 
@@ -193,7 +201,7 @@ section() {
   echo "  packet). So the round trips below are the processing of each hop."
   echo "- Each scenario is a fresh lab; each figure is the median [min–max] of"
   echo "  $RUNS runs. Through \`bench/loadgen.py\` on party b's SOCKS port to"
-  echo "  \`bench/echo_server.py\` at party a: $MB MiB down (a -> b) and up on one"
+  echo "  \`bench/echo_server.py\` at party a: $BENCH_MIB MiB down (a -> b) and up on one"
   echo "  connection; $PINGS 1-byte round trips on one connection; $SETUPS SOCKS"
   echo "  connect + 1-byte round trip + close."
   echo
@@ -204,13 +212,24 @@ section() {
   row "latency p50, 1-byte round trip, µs" p50 %.0f
   row "latency p99, 1-byte round trip, µs" p99 %.0f
   row "SOCKS connect + 1-byte round trip, p50, µs" setup %.0f
-  row "coturn CPU s per GiB carried" turn_cpu %.2f
-  local line="| path b → a (status) |"
-  for s in $SCENARIOS; do line="$line $(sed -n 's/^path up //p' "$OUTDIR/$s.res" | awk '{print $1, $2}') |"; done
+  row "coturn CPU s per GiB of payload" turn_cpu %.2f
+  local line="| path at b, at a (status) |"
+  for s in $SCENARIOS; do
+    line="$line $(sed -n 's/^path up //p' "$OUTDIR/$s.res" | awk '{print $1}'), $(sed -n 's/^apath up //p' "$OUTDIR/$s.res" | awk '{print $1}') |"
+  done
   echo "$line"
   line="| TURN allocations granted (coturn log) |"
   for s in $SCENARIOS; do line="$line $(awk '$1 == "allocations" {print $2}' "$OUTDIR/$s.res") |"; done
   echo "$line"
+  echo
+  echo "Paths: with \`always\` on both sides each party publishes its relayed address"
+  echo "and sends through its own allocation, so every packet crosses coturn"
+  echo "twice (b → coturn → a's relayed address → coturn → a). In the symmetric"
+  echo "pair only b's allocation carries the connection: b sends through it, and a"
+  echo "sends straight to b's relayed address (a direct path for a). \"coturn CPU\""
+  echo "is turnserver's utime+stime over the up and down runs per GiB of payload"
+  echo "moved; \"TURN allocations\" counts both parties (with \`auto\` each allocates"
+  echo "at start, used or not)."
 }
 
 section >"$OUTDIR/section.md"
