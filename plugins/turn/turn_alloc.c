@@ -107,14 +107,8 @@ static void resolve_cb(void *arg, int err, const struct sfk_addr *v,
   }
   memcpy(&t->server, &v[i].ss, v[i].len);
   t->serverlen = v[i].len;
-  if (t->sock_v6)
-    sa_map_v4(&t->server, &t->serverlen);
-  {
-    struct sockaddr_storage w = t->server;
-    socklen_t wl = t->serverlen;
-    turn_to_wire(t, &w, &wl);
-    sa_str((struct sockaddr *)&w, t->server_str, sizeof t->server_str);
-  }
+  turn_to_wire(t, &t->server, &t->serverlen);
+  sa_str((struct sockaddr *)&t->server, t->server_str, sizeof t->server_str);
   t->state = TS_ALLOCATING;
   if ((err = turn_txn_start(t, TR_ALLOCATE, -1)) < 0)
     alloc_fail(t, err, BO_TRANSIENT, NULL, "TURN server %s: Allocate not sent: %s",
