@@ -87,8 +87,14 @@ _Static_assert(QUIC_TXBUF >= QUIC_GSO_BYTES, "txbuf holds a GSO batch");
 #define QUIC_WRITE_BUDGET 256
 /* Handshakes from unidentified clients we run at once. */
 #define QUIC_MAX_UNVERIFIED 16
-/* Stateless resets we send per second at most. */
-#define QUIC_SR_PER_SEC 20
+/* Stateless resets: at most QUIC_SR_PER_SOURCE a second to one source
+ * address (tracked in QUIC_SR_SOURCES slots, hashed with a per-instance
+ * random key), and QUIC_SR_PER_SEC a second in all to addresses that are
+ * no peer's published one: junk from anywhere cannot use up the answer a
+ * restarted peer's partner needs. */
+#define QUIC_SR_PER_SOURCE 3
+#define QUIC_SR_SOURCES 256
+#define QUIC_SR_PER_SEC 100
 /* Punch datagram: first byte in 0x40..0x7f, too short to be QUIC. */
 #define QUIC_PUNCH "\x7f" "sfkit-punch"
 #define QUIC_PUNCH_LEN 12
@@ -322,8 +328,13 @@ struct quic_inst {
   int peers_dirty;
   int in_flush;
   unsigned flush_gen;
-  uint64_t sr_window_ns;
+  uint64_t sr_window_ns; /* global budget (sources that are no peer's) */
   unsigned sr_count;
+  uint64_t sr_seed;
+  struct quic_sr_slot {
+    uint64_t key, window_ns;
+    unsigned count;
+  } sr[QUIC_SR_SOURCES];
   char unknown_warned_pin[SFK_PIN_SIZE];
   uint8_t txbuf[QUIC_TXBUF];
 };

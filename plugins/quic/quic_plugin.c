@@ -257,6 +257,61 @@ static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents) {
 /* ------------------------------------------------------------------ */
 /* Datagrams                                                            */
 
+/* FNV-1a over the address, seeded with a secret: an off-path sender
+ * cannot aim its junk at a peer's slot. */
+static uint64_t sr_key(const struct quic_inst *qi, const struct sockaddr *sa,
+                       socklen_t len) {
+  const uint8_t *p = (const uint8_t *)sa;
+  size_t n = sa->sa_family == AF_INET    ? sizeof(struct sockaddr_in)
+             : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                         : 0;
+  uint64_t h = 0xcbf29ce484222325ull ^ qi->sr_seed;
+
+  if (n > len)
+    n = len;
+  /* Family, port and address; sin6_flowinfo and scope are zeroed by the
+   * kernel for received datagrams, so hashing the struct is stable. */
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ull;
+  }
+  return h | 1; /* 0 marks a free slot */
+}
+
+/* May we send a stateless reset to this source now? */
+static int sr_budget(struct quic_inst *qi, const struct sockaddr *from,
+                     socklen_t fromlen, uint64_t now) {
+  const struct sfk_host *h = qi->h;
+  uint64_t key = sr_key(qi, from, fromlen);
+  struct quic_sr_slot *s = &qi->sr[key % QUIC_SR_SOURCES];
+  int peer = 0;
+
+  if (s->key != key || now - s->window_ns >= 1000000000u) {
+    s->key = key; /* a new source takes the slot over */
+    s->window_ns = now;
+    s->count = 0;
+  }
+  if (s->count >= QUIC_SR_PER_SOURCE)
+    return 0;
+  for (size_t i = 0, n = h->peer_count(h); i < n && !peer; i++) {
+    const struct sfk_peer *e = h->peer_at(h, i);
+    peer = e && e->addrlen &&
+           quic_addr_eq((const struct sockaddr *)&e->addr, e->addrlen, from,
+                        fromlen);
+  }
+  if (!peer) {
+    if (now - qi->sr_window_ns >= 1000000000u) {
+      qi->sr_window_ns = now;
+      qi->sr_count = 0;
+    }
+    if (qi->sr_count >= QUIC_SR_PER_SEC)
+      return 0;
+    qi->sr_count++;
+  }
+  s->count++;
+  return 1;
+}
+
 static void stateless_reset(struct quic_inst *qi, int path,
                             const struct sockaddr *from,
                             socklen_t fromlen, const ngtcp2_version_cid *vc,
@@ -269,15 +324,9 @@ static void stateless_reset(struct quic_inst *qi, int path,
   size_t size, randlen;
   ngtcp2_ssize n;
 
-  if (len < QUIC_SR_MIN_TRIGGER || vc->dcidlen > NGTCP2_MAX_CIDLEN)
+  if (len < QUIC_SR_MIN_TRIGGER || vc->dcidlen > NGTCP2_MAX_CIDLEN ||
+      !sr_budget(qi, from, fromlen, now))
     return;
-  if (now - qi->sr_window_ns >= 1000000000u) {
-    qi->sr_window_ns = now;
-    qi->sr_count = 0;
-  }
-  if (qi->sr_count >= QUIC_SR_PER_SEC)
-    return;
-  qi->sr_count++;
   ngtcp2_cid_init(&cid, vc->dcid, vc->dcidlen);
   if (ngtcp2_crypto_generate_stateless_reset_token(
           token, qi->reset_secret, sizeof(qi->reset_secret), &cid) != 0)
@@ -464,6 +513,10 @@ static int quic_start(void *self) {
   rv = quic_tls_init(qi);
   if (rv != 0)
     return rv;
+  if (gnutls_rnd(GNUTLS_RND_NONCE, &qi->sr_seed, sizeof(qi->sr_seed)) != 0) {
+    quic_tls_free(qi);
+    return -EIO;
+  }
   qi->locallen = sizeof(qi->local);
   rv = h->udp_local(h, &qi->local, &qi->locallen);
   if (rv != 0) {
