@@ -111,6 +111,21 @@ static int conn_up(struct quic_conn *qc) {
   struct quic_peer *p;
   char a[64];
 
+  /* The registry may have removed or re-keyed the peer while the
+   * handshake ran (the pin was checked at its start): look again. */
+  {
+    const struct sfk_peer *e = h->peer_get(h, qc->pid);
+    const char *why = !e ? "the peer left the registry during the handshake"
+                      : strcmp(e->pin, qc->pin) != 0
+                          ? "the peer's pin changed during the handshake"
+                          : NULL;
+    if (why) {
+      snprintf(qc->fail_why, sizeof(qc->fail_why), "%s", why);
+      h->log(h, SFK_LOG_WARN, "peer %u at %s: %s; refusing", qc->pid,
+             conn_addr(qc, a, sizeof(a)), why);
+      return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+  }
   p = qc->peer ? qc->peer : quic_peer_get(qi, qc->pid);
   if (!p)
     return NGTCP2_ERR_CALLBACK_FAILURE;
@@ -550,7 +565,22 @@ static void log_pin_mismatch(struct quic_conn *qc, uint32_t pid,
   h->log(h, level, "peer %u at %s: %s; refusing", pid, addr, qc->fail_why);
 }
 
-int quic_conn_check_pin(struct quic_conn *qc, const char *pin) {
+/* Two participants with one key: whoever holds it could be either, so
+ * neither is accepted.  Returns the other PID, or SFK_PID_NONE. */
+static uint32_t pin_shared(const struct sfk_host *h, const char *pin,
+                           uint32_t pid) {
+  for (size_t i = 0, n = h->peer_count(h); i < n; i++) {
+    const struct sfk_peer *x = h->peer_at(h, i);
+    if (x && x->pid != pid && x->pid != h->self_pid &&
+        strcmp(x->pin, pin) == 0)
+      return x->pid;
+  }
+  return strcmp(h->identity(h)->pin, pin) == 0 && pid != h->self_pid
+             ? h->self_pid
+             : SFK_PID_NONE;
+}
+
+static int check_pin_owner(struct quic_conn *qc, const char *pin) {
   struct quic_inst *qi = qc->qi;
   const struct sfk_host *h = qi->h;
   const struct sfk_peer *e;
@@ -599,6 +629,30 @@ int quic_conn_check_pin(struct quic_conn *qc, const char *pin) {
   snprintf(qc->pin, sizeof(qc->pin), "%s", pin);
   qc->flags |= QCF_VERIFIED;
   return 0;
+}
+
+int quic_conn_check_pin(struct quic_conn *qc, const char *pin) {
+  struct quic_inst *qi = qc->qi;
+  const struct sfk_host *h = qi->h;
+  char a[64];
+  int rv;
+
+  rv = check_pin_owner(qc, pin);
+  if (rv == 0 && qc->pid != SFK_PID_NONE) {
+    uint32_t other = pin_shared(h, pin, qc->pid);
+    if (other != SFK_PID_NONE) {
+      snprintf(qc->fail_why, sizeof(qc->fail_why),
+               "certificate pin %s is published for PIDs %u and %u: a key "
+               "used by two parties proves neither",
+               pin, qc->pid, other);
+      h->log(h, SFK_LOG_ERROR, "peer %u at %s: %s; refusing (each party "
+             "needs its own key)", qc->pid, conn_addr(qc, a, sizeof(a)),
+             qc->fail_why);
+      qc->flags &= ~(uint32_t)QCF_VERIFIED;
+      return -1;
+    }
+  }
+  return rv;
 }
 
 /* ------------------------------------------------------------------ */
