@@ -241,9 +241,20 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents) {
       return;
     }
     if (s->nclients >= MAX_HANDSHAKES) {
-      sfk_warn(TAG, "too many SOCKS handshakes in progress; dropping a client");
-      close(fd);
-      continue;
+      /* Make room by closing the oldest handshake, not by refusing the
+       * newest: clients that stall cannot lock everyone out, each gets
+       * at most the time MAX_HANDSHAKES newer arrivals take. */
+      struct socks_client *old = s->clients;
+      while (old && old->next)
+        old = old->next;
+      ev_tstamp now = ev_now(loop);
+      if (now - s->evict_warned >= 10.) {
+        s->evict_warned = now;
+        sfk_warn(TAG, "%d SOCKS handshakes in progress; closing the oldest "
+                 "to admit new clients", MAX_HANDSHAKES);
+      }
+      if (old)
+        client_free(old, 1);
     }
     struct socks_client *c = calloc(1, sizeof *c);
     if (!c) {

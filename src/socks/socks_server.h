@@ -18,8 +18,11 @@ struct sfk_socks_server {
   int fd;
   ev_io accept_w;
   ev_timer accept_pause; /* after EMFILE: retry accepting later */
-  struct socks_client *clients; /* handshakes in progress, owned */
+  struct socks_client *clients; /* handshakes in progress, owned;
+                                   newest first */
   size_t nclients;
+  double evict_warned;          /* ev_now() of the last "closing the
+                                   oldest" warning (rate limit) */
   char username[256]; /* "" = no auth */
   char password[256]; /* secret, read from password_file; wiped on close */
 };
