@@ -132,6 +132,8 @@ struct quic_cfg {
   uint64_t conn_window;
   uint64_t max_streams;
   uint64_t send_buffer;
+  uint64_t peer_send_memory; /* all streams to one peer, bytes */
+  uint64_t send_memory;      /* all streams, bytes */
   uint64_t loopback_payload; /* to loopback peers; <= 1452: as on a network */
   uint64_t peer_timeout_ms;  /* no packet for this long: the peer is down */
   uint64_t relay_fallback_ms; /* auto: relay after this long without a
@@ -206,6 +208,7 @@ struct quic_stream {
   uint64_t tail_off; /* stream offset of tail->data[0] */
   uint64_t cur_off;  /* stream offset of cur->data[0] (chunk holding sent) */
   uint64_t acked, sent, end;
+  uint64_t mem; /* bytes of chunks held (counted in qc->mem, qi->mem) */
   /* Receive accounting (daemon bytes only, headers excluded). */
   uint64_t delivered, consumed;
 };
@@ -260,6 +263,8 @@ struct quic_conn {
   uint64_t created_ns, up_ns;
   /* UDP payload bytes and packets, for the "connection down" line. */
   uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+  uint64_t mem;  /* send-buffer bytes of its streams (peer_send_memory) */
+  int mem_full;  /* a stream was refused space for it: wake them later */
   size_t tx_largest;
   struct quic_stream_list streams;
   struct quic_stream_list sendq;
@@ -322,6 +327,8 @@ struct quic_inst {
   struct quic_conn_list conns;
   struct quic_peer_list peers;
   struct quic_stream_list deferred;
+  uint64_t mem;  /* send-buffer bytes of every stream (send_memory) */
+  int mem_full;
   ev_prepare prep;
   ev_idle idle;
   int started, stopped;
@@ -443,6 +450,8 @@ size_t quic_conn_nstreams(const struct quic_conn *qc);
 void quic_stream_set_callbacks(ngtcp2_callbacks *cb);
 void quic_stream_defer(struct quic_stream *s);
 void quic_stream_process_deferred(struct quic_inst *qi);
+/* Move a stream (and its memory count) to qc, or off its connection. */
+void quic_stream_set_conn(struct quic_stream *s, struct quic_conn *qc);
 void quic_stream_free(struct quic_stream *s);
 void quic_stream_open_pending(struct quic_peer *p);
 /* Fail pending streams past their deadline (or all) with

@@ -560,6 +560,7 @@ void quic_op_peer_report(void *self, uint32_t pid, struct sfk_report *r) {
   r->num(r, "bytes_received", (int64_t)qc->rx_bytes);
   r->num(r, "packets_sent", (int64_t)qc->tx_pkts);
   r->num(r, "packets_received", (int64_t)qc->rx_pkts);
+  r->num(r, "send_memory", (int64_t)qc->mem);
   /* ngtcp2 0.12 counts no lost packets for us (no loss callback for
    * stream frames); pto_count above shows a path in trouble. */
   r->num(r, "streams_open", (int64_t)quic_conn_nstreams(qc));
@@ -580,6 +581,8 @@ void quic_report(struct quic_inst *qi, struct sfk_report *r) {
   r->num(r, "punches_sent", (int64_t)s->punches_sent);
   r->num(r, "punches_received", (int64_t)s->punches_received);
   r->num(r, "migrations", (int64_t)s->migrations);
+  r->num(r, "send_memory", (int64_t)qi->mem);
+  r->num(r, "send_memory_limit", (int64_t)qi->cfg.send_memory);
   r->str(r, "relay",
          !qi->relay_present ? "none"
          : qi->relay_usable ? "usable"

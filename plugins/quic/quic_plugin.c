@@ -62,6 +62,16 @@
  *                         reader.  Memory is allocated in 16 KiB chunks as
  *                         bytes are queued and freed as they are acked:
  *                         an idle stream holds no buffer at all.
+ * peer_send_memory (64 MiB) Send-buffer memory of all streams to one peer
+ *                         together, and send_memory (256 MiB) of all
+ *                         streams: at the bound, streams report no space
+ *                         and the daemon stops reading from their TCP
+ *                         sockets.  A peer that opens max_streams streams
+ *                         and grants no credit cannot make us queue more
+ *                         than peer_send_memory for it (instead of
+ *                         max_streams * 128 KiB).  Large enough for a few
+ *                         streams at 1 Gbit/s over 100 ms (12.5 MB each in
+ *                         flight).
  * loopback_payload (16384) UDP payload for a peer on a loopback address
  *                         (127.0.0.0/8, ::1), whose path is this host's
  *                         loopback device (MTU 64 KiB): 11x fewer packets
@@ -102,7 +112,8 @@
 static const char *const quic_keys[] = {
     "idle_timeout", "keepalive",   "handshake_timeout", "congestion",
     "stream_window", "conn_window", "max_streams",       "send_buffer",
-    "loopback_payload", "peer_timeout", "relay_fallback", "relay", NULL};
+    "loopback_payload", "peer_timeout", "relay_fallback", "peer_send_memory",
+    "send_memory", "relay", NULL};
 
 /* Reset only in answer to packets at least this long (no reset loops,
  * and never amplification). */
@@ -420,6 +431,10 @@ static int parse_cfg(const struct sfk_host *h, const struct sfk_cfg_node *cfg,
                      &c->max_streams) != 0;
   bad |= h->cfg_uint(h, cfg, "send_buffer", 16 * KIB, 1024 * MIB, 16 * MIB,
                      &c->send_buffer) != 0;
+  bad |= h->cfg_uint(h, cfg, "peer_send_memory", 1 * MIB, 65536 * MIB,
+                     64 * MIB, &c->peer_send_memory) != 0;
+  bad |= h->cfg_uint(h, cfg, "send_memory", 1 * MIB, 65536 * MIB, 256 * MIB,
+                     &c->send_memory) != 0;
   bad |= h->cfg_uint(h, cfg, "loopback_payload", 1200, QUIC_LOOP_PKT_MAX,
                      QUIC_LOOP_PKT_DEFAULT, &c->loopback_payload) != 0;
   bad |= h->cfg_string(h, cfg, "congestion", "cubic", &cc) != 0;

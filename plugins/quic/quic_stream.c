@@ -36,12 +36,85 @@ static uint64_t writable_threshold(const struct quic_inst *qi) {
 /* ------------------------------------------------------------------ */
 /* Send buffer                                                          */
 
+/*
+ * Memory bounds.  Every chunk is counted in its stream, its connection
+ * (peer_send_memory) and the instance (send_memory); stream_space() is 0
+ * while either total is at its bound, so a peer that opens max_streams
+ * streams and grants no credit makes the daemon stop reading from the
+ * local services instead of queueing 128 KiB for each.  Streams refused
+ * that way are woken once MEM_SLACK is free again.
+ */
+#define MEM_SLACK (1024 * 1024)
+
+static struct quic_chunk *chunk_new(struct quic_stream *s, size_t cap) {
+  struct quic_chunk *c = malloc(sizeof(*c) + cap);
+  uint64_t n = sizeof(*c) + cap;
+
+  if (!c)
+    return NULL;
+  c->next = NULL;
+  c->cap = cap;
+  s->mem += n;
+  s->qi->mem += n;
+  if (s->qc)
+    s->qc->mem += n;
+  return c;
+}
+
+/* Wake every stream of qc (all connections when qc is NULL) that waits
+ * for space: the bound that stopped it has room again. */
+static void mem_wake(struct quic_inst *qi, struct quic_conn *qc) {
+  struct quic_conn *c;
+  struct quic_stream *s;
+
+  TAILQ_FOREACH(c, &qi->conns, link) {
+    if (qc && c != qc)
+      continue;
+    TAILQ_FOREACH(s, &c->streams, link) {
+      if ((s->flags & QSF_WANT_WR) && s->app) {
+        s->flags |= QSF_WRITABLE_Q;
+        quic_stream_defer(s);
+      }
+    }
+  }
+}
+
+static void chunk_free(struct quic_stream *s, struct quic_chunk *c) {
+  struct quic_inst *qi = s->qi;
+  struct quic_conn *qc = s->qc;
+  uint64_t n = sizeof(*c) + c->cap;
+
+  free(c);
+  s->mem -= n;
+  qi->mem -= n;
+  if (qc) {
+    qc->mem -= n;
+    if (qc->mem_full && qc->mem + MEM_SLACK <= qi->cfg.peer_send_memory) {
+      qc->mem_full = 0;
+      mem_wake(qi, qc);
+    }
+  }
+  if (qi->mem_full && qi->mem + MEM_SLACK <= qi->cfg.send_memory) {
+    qi->mem_full = 0;
+    mem_wake(qi, NULL);
+  }
+}
+
+/* The stream joins or leaves a connection: its chunks move with it. */
+void quic_stream_set_conn(struct quic_stream *s, struct quic_conn *qc) {
+  if (s->qc)
+    s->qc->mem -= s->mem;
+  s->qc = qc;
+  if (qc)
+    qc->mem += s->mem;
+}
+
 static void sbuf_free(struct quic_stream *s) {
   struct quic_chunk *c = s->head;
 
   while (c) {
     struct quic_chunk *n = c->next;
-    free(c);
+    chunk_free(s, c);
     c = n;
   }
   s->head = s->tail = s->cur = NULL;
@@ -58,11 +131,9 @@ static size_t sbuf_append(struct quic_stream *s, const uint8_t *data,
     if (!s->tail || s->end - s->tail_off == s->tail->cap) {
       size_t cap = !s->tail && n - done <= QUIC_SMALL_CHUNK ? QUIC_SMALL_CHUNK
                                                             : QUIC_CHUNK;
-      struct quic_chunk *c = malloc(sizeof(*c) + cap);
+      struct quic_chunk *c = chunk_new(s, cap);
       if (!c)
         break;
-      c->next = NULL;
-      c->cap = cap;
       if (s->tail) {
         s->tail_off += s->tail->cap;
         s->tail->next = c;
@@ -120,7 +191,7 @@ size_t quic_stream_unsent(struct quic_stream *s, ngtcp2_vec *v, size_t nv,
   return i;
 }
 
-static size_t stream_space(const struct quic_stream *s);
+static size_t stream_space(struct quic_stream *s);
 
 void quic_stream_sent(struct quic_stream *s, size_t n, int fin) {
   s->sent += n;
@@ -152,7 +223,7 @@ static void sbuf_acked(struct quic_stream *s, uint64_t upto) {
     struct quic_chunk *c = s->head;
     s->head = c->next;
     s->head_off += c->cap;
-    free(c);
+    chunk_free(s, c);
   }
 }
 
@@ -165,7 +236,7 @@ static void sbuf_acked(struct quic_stream *s, uint64_t upto) {
  * two scheduling quanta, so the head stream never runs dry between two
  * reads of its TCP socket.
  */
-static size_t stream_space(const struct quic_stream *s) {
+static size_t stream_space(struct quic_stream *s) {
   uint64_t used = s->end - s->acked, cap = s->qi->cfg.send_buffer;
   uint64_t unsent = s->end - s->sent, space;
 
@@ -176,6 +247,15 @@ static size_t stream_space(const struct quic_stream *s) {
     return 0;
   if (used >= cap || unsent >= QUIC_UNSENT_MAX)
     return 0;
+  /* The peer's and everyone's bounds. */
+  if (s->qc && s->qc->mem >= s->qi->cfg.peer_send_memory) {
+    s->qc->mem_full = 1;
+    return 0;
+  }
+  if (s->qi->mem >= s->qi->cfg.send_memory) {
+    s->qi->mem_full = 1;
+    return 0;
+  }
   space = cap - used;
   if (space > QUIC_UNSENT_MAX - unsent)
     space = QUIC_UNSENT_MAX - unsent;
@@ -343,7 +423,7 @@ void quic_stream_open_pending(struct quic_peer *p) {
     TAILQ_REMOVE(&p->pending, s, link);
     TAILQ_INSERT_TAIL(&qc->streams, s, link);
     s->peer = NULL;
-    s->qc = qc;
+    quic_stream_set_conn(s, qc);
     s->id = id;
     s->flags |= QSF_OPEN;
     quic_stream_sendq_add(s);
@@ -407,7 +487,7 @@ void quic_stream_conn_lost(struct quic_conn *qc, int err, const char *why) {
       sbuf_free(s);
       s->acked = s->sent = s->end = 0;
       s->flags &= QSF_IN_DQ;
-      s->qc = NULL;
+      quic_stream_set_conn(s, NULL);
       s->peer = p;
       s->id = -1;
       sfk_sh_encode(hdr, s->port);
@@ -417,7 +497,7 @@ void quic_stream_conn_lost(struct quic_conn *qc, int err, const char *why) {
         continue;
       }
     }
-    s->qc = NULL;
+    quic_stream_set_conn(s, NULL);
     if (s->app && !qi->stopped) {
       if (s->flags & QSF_CLOSE_Q)
         stream_close_app(s, s->close_err);
