@@ -19,7 +19,7 @@ BUILD=$(cd "${1:-$SRC/build}" && pwd) || exit 2
 RUNS=${2:-7}
 export SFKIT_PROXY=$BUILD/src/sfkit-proxy SFK_SRCDIR=$SRC
 P=$BUILD/plugins
-export SFKIT_PROXY_PLUGIN_DIR=$P/quic/.libs:$P/static/.libs:$P/none/.libs:$P/stun/.libs:$P/sfkit/.libs
+export SFKIT_PROXY_PLUGIN_DIR=$P/quic/.libs:$P/static/.libs:$P/none/.libs:$P/stun/.libs:$P/sfkit/.libs:$P/turn/.libs
 TEST_NAME=first_byte
 
 one_run() {
