@@ -67,7 +67,7 @@ read -r rin rout <<<"$(lab_relay_bytes)"
 # status of a: the relay is unavailable, and why
 st=$(status_of a) || exit 1
 printf '%s\n' "----- status of a (relay part) -----"
-grep -i -A4 '^ *relay' <<<"$st" | head -n 8
+awk '/^relay:/ {p = 1; print; next} p && /^[^ ]/ {p = 0} p' <<<"$st"
 grep -iq 'unavailable' <<<"$st" || fail "status of a does not say the relay is unavailable: $st"
 grep -q '401' <<<"$st" || fail "status of a does not give the reason (401): $st"
 v=$(check_status a relay.state '^unavailable$') || exit 1
@@ -80,7 +80,7 @@ log "b: status --json: relay $v"
 
 # no retry storm: count over the first WINDOW s of a's life (a measuring
 # window, not a synchronisation: the count is what happened in it)
-left=$(awk -v t0="$t0" -v n="$(now)" -v w="$WINDOW" 'BEGIN{x = w - (n - t0); printf "%.2f", x > 0 ? x : 0}')
+left=$(awk -v t0="$t0" -v n="$(now)" -v w="$WINDOW" 'BEGIN{x = w - (n - t0); printf "%.2f", (x > 0 ? x : 0)}')
 sleep "$left"
 tries=$(grep -c 'check_stun_auth: user .* credentials are incorrect' "$LAB_DIR/turnserver.log")
 errs=$(grep -Ec 'error +relay\.turn: .*refused' "$LAB_DIR/a/proxy.log")

@@ -6,6 +6,8 @@
 # publish its new relayed address, and new connections must work again
 # within 60 s of the restart: a SOCKS CONNECT answered 0x00, then a
 # transfer each way. Logs the seconds it took and the new relayed address.
+# a's own allocation (unused: a's cone NAT needs none) must be renewed
+# within the 60 s too, not reported as allocated while it is gone.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"
@@ -28,13 +30,15 @@ lab_transfer b a 5
 
 # the restart
 nrel=$(grep -c 'daemon: relayed address' "$LAB_DIR/b/proxy.log")
+nrel_a=$(grep -c 'daemon: relayed address' "$LAB_DIR/a/proxy.log")
+[ "$nrel_a" -ge 1 ] || fail "a (relay mode auto) has no relayed address"
 lab_serve a http "$LAB_DIR/a/www"
 port=$LAB_SERVER_PORT
 declare -A MARK=([a]=$(wc -l <"$LAB_DIR/a/proxy.log") [b]=$(wc -l <"$LAB_DIR/b/proxy.log"))
 lab_restart_stun
 t0=$(now)
 # _left: whole seconds left of the LIMIT (at least 1)
-_left() { awk -v t0="$t0" -v n="$(now)" -v l="$LIMIT" 'BEGIN{x = l - (n - t0); printf "%d", x < 1 ? 1 : x}'; }
+_left() { awk -v t0="$t0" -v n="$(now)" -v l="$LIMIT" 'BEGIN{x = l - (n - t0); printf "%d", (x < 1 ? 1 : x)}'; }
 # since_restart NAME: the party's log lines since the restart
 since_restart() { tail -n +"$((MARK[$1] + 1))" "$LAB_DIR/$1/proxy.log"; }
 
@@ -67,6 +71,19 @@ check_peer_path a b direct "$r2"
 n=$(lab_turn_allocations)
 [ "$n" -ge 1 ] || fail "the restarted coturn granted no allocation"
 log "the restarted coturn granted $n allocation(s) ($(lab_turn_allocations_all) over both runs)"
+# a's own allocation (auto, unused: a's cone NAT needs none) died with
+# coturn too: a must not go on reporting it (and would publish it if its
+# policy wanted the relay); it must notice and allocate again as well.
+_a_reallocated() { [ "$(grep -c 'daemon: relayed address' "$LAB_DIR/a/proxy.log")" -gt "$nrel_a" ]; }
+if ! wait_until "$(_left)" _a_reallocated; then
+  since_restart a | grep -E 'relay\.turn' | head -n 6 | while IFS= read -r l; do log "a: $(msg "$l")"; done
+  f=$(status_json a) || exit 1
+  fail "a's TURN allocation died with coturn $(elapsed "$t0") s ago and a has not noticed:" \
+    "status --json: relay $(jget "$f" relay.state) $(jget "$f" relay.address 2>/dev/null);" \
+    "coturn answered $(grep -c 'error 400' "$LAB_DIR/turnserver.log") requests with 400 since its restart"
+fi
+line=$(since_restart a | grep -E 'daemon: relayed address' | tail -n 1)
+log "a: allocated again $(elapsed "$t0") s after the restart: $(msg "$line")"
 check_no_secrets
 lab_proxy_stop_all
 pass "back $dt s after coturn's restart; b's relayed address $r1 -> $r2"
