@@ -403,6 +403,10 @@ void quic_op_path_changed(void *self, int path);
 /* Text for a DOWN why: what the relay policy adds to a failed direct
  * attempt ("" when nothing). */
 const char *quic_path_policy_note(const struct quic_inst *qi);
+/* Why a connection that just came up runs on its path, for the UP
+ * event (the daemon logs it and shows it in status). */
+const char *quic_path_why(const struct quic_inst *qi,
+                          const struct quic_conn *qc);
 
 /* ---- quic_conn.c ---------------------------------------------------- */
 /* Client: dial p on path.  0 or -errno. */

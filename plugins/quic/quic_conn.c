@@ -137,7 +137,7 @@ static int conn_up(struct quic_conn *qc) {
          qc->path == SFK_PATH_RELAY ? "relay" : "direct");
   quic_peer_state(p, SFK_PEER_UP, qc->path,
                   (const struct sockaddr *)&qc->remote, qc->remotelen, 0,
-                  NULL);
+                  quic_path_why(qi, qc));
   quic_peer_schedule(p);
   quic_conn_dirty(qc);
   return 0;

@@ -150,6 +150,28 @@ int quic_path_fallback(struct quic_inst *qi, struct quic_peer *p,
   return 1;
 }
 
+const char *quic_path_why(const struct quic_inst *qi,
+                          const struct quic_conn *qc) {
+  int mode = qi->h->relay_mode;
+
+  if (qc->flags & QCF_SERVER)
+    return qc->path == SFK_PATH_RELAY
+               ? "the peer reached our relayed address"
+               : "the peer reached our address directly";
+  if (qc->path == SFK_PATH_RELAY)
+    return mode == SFK_RELAY_ALWAYS ? "relay mode 'always'"
+                                    : "no direct handshake within "
+                                      "relay_fallback, so through the relay";
+  switch (mode) {
+  case SFK_RELAY_NEVER:
+    return "direct: relay mode 'never'";
+  case SFK_RELAY_AUTO:
+    return "direct first (relay mode 'auto')";
+  default:
+    return "direct: no relay configured";
+  }
+}
+
 const char *quic_path_policy_note(const struct quic_inst *qi) {
   switch (qi->h->relay_mode) {
   case SFK_RELAY_NEVER:

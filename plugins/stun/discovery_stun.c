@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/sockaddr.h"
 #include "proto/stun.h"
 #include "sfkit-proxy/plugin.h"
 
@@ -149,38 +150,6 @@ static const char *const stun_keys[] = {"servers", "keepalive", "rto",
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
 
-static int same_addr(const struct sockaddr *a, const struct sockaddr *b) {
-  if (a->sa_family != b->sa_family)
-    return 0;
-  if (a->sa_family == AF_INET) {
-    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-    return x->sin_port == y->sin_port &&
-           x->sin_addr.s_addr == y->sin_addr.s_addr;
-  }
-  if (a->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-    return x->sin6_port == y->sin6_port &&
-           memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
-  }
-  return 0;
-}
-
-static int same_ip(const struct sockaddr *a, const struct sockaddr *b) {
-  if (a->sa_family != b->sa_family)
-    return 0;
-  if (a->sa_family == AF_INET)
-    return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-           ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-  return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
-}
-
-static uint16_t get_port(const struct sockaddr *a) {
-  return ntohs(a->sa_family == AF_INET
-                   ? ((const struct sockaddr_in *)a)->sin_port
-                   : ((const struct sockaddr_in6 *)a)->sin6_port);
-}
-
 static void set_port(struct sockaddr_storage *a, uint16_t port) {
   if (a->ss_family == AF_INET)
     ((struct sockaddr_in *)a)->sin_port = htons(port);
@@ -188,34 +157,6 @@ static void set_port(struct sockaddr_storage *a, uint16_t port) {
     ((struct sockaddr_in6 *)a)->sin6_port = htons(port);
 }
 
-static int is_wildcard(const struct sockaddr *a) {
-  if (a->sa_family == AF_INET)
-    return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-           htonl(INADDR_ANY);
-  if (a->sa_family == AF_INET6)
-    return IN6_IS_ADDR_UNSPECIFIED(
-        &((const struct sockaddr_in6 *)a)->sin6_addr);
-  return 1;
-}
-
-/* "ip:port" or "[ip]:port" into buf (bufsz >= 64). */
-static const char *addr_str(const struct sockaddr *a, char *buf, size_t bufsz) {
-  char ip[INET6_ADDRSTRLEN] = "?";
-  if (a->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)a)->sin_addr, ip,
-              sizeof ip);
-    snprintf(buf, bufsz, "%s:%u", ip, get_port(a));
-  } else if (a->sa_family == AF_INET6) {
-    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)a)->sin6_addr, ip,
-              sizeof ip);
-    snprintf(buf, bufsz, "[%s]:%u", ip, get_port(a));
-  } else {
-    snprintf(buf, bufsz, "(none)");
-  }
-  return buf;
-}
-
-/* The socket's family: names are resolved for it only. */
 /* The socket's family, and whether it is a dual-stack IPv6 wildcard
  * ([::] without IPV6_V6ONLY, Linux's default), which reaches IPv4
  * servers at their v4-mapped addresses. */
@@ -227,7 +168,7 @@ static int sock_family(const struct disc *d, int *dual) {
     return AF_UNSPEC;
   if (ss.ss_family != AF_INET6)
     return AF_INET;
-  *dual = is_wildcard((struct sockaddr *)&ss);
+  *dual = sa_is_wildcard((struct sockaddr *)&ss);
   return AF_INET6;
 }
 
@@ -242,17 +183,8 @@ static int resolve_family(const struct disc *d) {
 static void for_socket(const struct disc *d, struct sockaddr_storage *a,
                        socklen_t *alen) {
   int dual;
-  if (a->ss_family != AF_INET || sock_family(d, &dual) != AF_INET6)
-    return;
-  struct sockaddr_in in = *(struct sockaddr_in *)a;
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)a;
-  memset(a, 0, sizeof *a);
-  in6->sin6_family = AF_INET6;
-  in6->sin6_port = in.sin_port;
-  in6->sin6_addr.s6_addr[10] = 0xff;
-  in6->sin6_addr.s6_addr[11] = 0xff;
-  memcpy(&in6->sin6_addr.s6_addr[12], &in.sin_addr, 4);
-  *alen = sizeof *in6;
+  if (sock_family(d, &dual) == AF_INET6)
+    sa_map_v4(a, alen);
 }
 
 /* ------------------------------------------------------------------ */
@@ -384,7 +316,7 @@ static int txn_send(struct txn *t) {
   if (rc < 0 && d->host->log_enabled(d->host, SFK_LOG_DEBUG)) {
     char a[64];
     d->host->log(d->host, SFK_LOG_DEBUG, "Binding request to %s not sent: %s",
-                 addr_str((struct sockaddr *)&t->to, a, sizeof a),
+                 sa_str((struct sockaddr *)&t->to, a, sizeof a),
                  strerror(-rc));
   }
   return 0;
@@ -532,22 +464,22 @@ static void main_done(struct disc *d, struct txn *t, int err,
     char a[64];
     d->host->log(d->host, SFK_LOG_DEBUG,
                  "Binding answer from %s (%s) in %.2f ms", s->uri,
-                 addr_str((struct sockaddr *)&t->to, a, sizeof a),
+                 sa_str((struct sockaddr *)&t->to, a, sizeof a),
                  (double)t->rtt_us / 1000.);
   }
   d->fails_in_row = 0;
   d->last_answer_ns = d->host->now_ns(d->host);
   d->state = ST_BOUND;
   if (!d->mapped.ss_family ||
-      !same_addr((struct sockaddr *)&ss, (struct sockaddr *)&d->mapped)) {
+      !sa_equal((struct sockaddr *)&ss, (struct sockaddr *)&d->mapped)) {
     char a[64], b[64];
-    addr_str((struct sockaddr *)&ss, a, sizeof a);
+    sa_str((struct sockaddr *)&ss, a, sizeof a);
     if (d->mapped.ss_family) {
       d->n.changes++;
       d->host->log(d->host, SFK_LOG_INFO,
                    "mapping changed to %s (was %s), "
                    "from %s",
-                   a, addr_str((struct sockaddr *)&d->mapped, b, sizeof b),
+                   a, sa_str((struct sockaddr *)&d->mapped, b, sizeof b),
                    s->uri);
     } else {
       d->host->log(d->host, SFK_LOG_INFO, "mapping %s from %s", a, s->uri);
@@ -621,15 +553,15 @@ static void probe_finish(struct disc *d) {
     if (!first) {
       first = o;
     } else {
-      if (!same_ip((struct sockaddr *)&o->server_addr,
+      if (!sa_same_ip((struct sockaddr *)&o->server_addr,
                    (struct sockaddr *)&first->server_addr))
         distinct_dst = 1;
-      if (!same_addr((struct sockaddr *)&o->mapped,
+      if (!sa_equal((struct sockaddr *)&o->mapped,
                      (struct sockaddr *)&first->mapped))
         differs = 1;
     }
-    if (!r->locallen || is_wildcard((struct sockaddr *)&r->local) ||
-        !same_addr((struct sockaddr *)&o->mapped, (struct sockaddr *)&r->local))
+    if (!r->locallen || sa_is_wildcard((struct sockaddr *)&r->local) ||
+        !sa_equal((struct sockaddr *)&o->mapped, (struct sockaddr *)&r->local))
       all_local = 0;
   }
   if (!answered) {
@@ -656,17 +588,17 @@ static void probe_finish(struct disc *d) {
   else if (r->mapping == SFK_NAT_NONE)
     snprintf(r->summary, sizeof r->summary,
              "no NAT: the servers see the socket's own address %s",
-             addr_str((struct sockaddr *)&first->mapped, a, sizeof a));
+             sa_str((struct sockaddr *)&first->mapped, a, sizeof a));
   else if (r->direct_expected)
     snprintf(r->summary, sizeof r->summary,
              "endpoint-independent mapping to %s: direct connections "
              "should work",
-             addr_str((struct sockaddr *)&first->mapped, a, sizeof a));
+             sa_str((struct sockaddr *)&first->mapped, a, sizeof a));
   else if (r->mapping == SFK_NAT_UNKNOWN)
     snprintf(r->summary, sizeof r->summary,
              "mapped to %s; one vantage point only, so the mapping "
              "behaviour is unknown (configure a second STUN server)",
-             addr_str((struct sockaddr *)&first->mapped, a, sizeof a));
+             sa_str((struct sockaddr *)&first->mapped, a, sizeof a));
   else
     snprintf(r->summary, sizeof r->summary,
              "the mapping depends on the destination: peers cannot reach "
@@ -717,7 +649,7 @@ static void probe_txn_done(struct disc *d, struct txn *t, int err,
         stun_attr_addr(m, &a, 0, &oth, &othlen) == 0) {
       for_socket(d, &oth, &othlen);
       if (oth.ss_family == o->server_addr.ss_family &&
-          !same_ip((struct sockaddr *)&oth,
+          !sa_same_ip((struct sockaddr *)&oth,
                    (struct sockaddr *)&o->server_addr)) {
         memcpy(&p->other, &oth, othlen);
         p->otherlen = othlen;
@@ -779,7 +711,7 @@ static void probe_step(struct disc *d) {
       if (!po || !po->mapped.ss_family)
         break;
       memcpy(&to, &p->other, sizeof to);
-      set_port(&to, get_port((struct sockaddr *)&po->server_addr));
+      set_port(&to, sa_port((struct sockaddr *)&po->server_addr));
       if (probe_send(d, "alternate address, primary port",
                      (struct sockaddr *)&to, p->otherlen, 0) == 0)
         return;
@@ -789,7 +721,7 @@ static void probe_step(struct disc *d) {
       const struct sfk_probe_obs *o2 = last_answer(d);
       if (!po || !o2)
         break;
-      if (same_addr((struct sockaddr *)&o2->mapped,
+      if (sa_equal((struct sockaddr *)&o2->mapped,
                     (struct sockaddr *)&po->mapped)) {
         p->r.mapping = SFK_NAT_ENDPOINT_INDEPENDENT;
         break;
@@ -807,7 +739,7 @@ static void probe_step(struct disc *d) {
       const struct sfk_probe_obs *o3 = last_answer(d);
       if (p->map2.ss_family) {
         if (o3)
-          p->r.mapping = same_addr((struct sockaddr *)&o3->mapped,
+          p->r.mapping = sa_equal((struct sockaddr *)&o3->mapped,
                                    (struct sockaddr *)&p->map2)
                              ? SFK_NAT_ADDRESS_DEPENDENT
                              : SFK_NAT_ADDRESS_PORT_DEPENDENT;
@@ -1031,7 +963,7 @@ static void stun_on_datagram(void *self, const struct sockaddr *from,
     char a[64];
     d->host->log(d->host, SFK_LOG_TRACE, "Binding %s from %s",
                  stun_type_class(m.type) == STUN_SUCCESS ? "success" : "error",
-                 addr_str(from, a, sizeof a));
+                 sa_str(from, a, sizeof a));
   }
   d->n.responses++;
   t->rtt_us = (d->host->now_ns(d->host) - t->t0_ns) / 1000;
@@ -1086,9 +1018,9 @@ static void stun_report(void *self, struct sfk_report *r) {
   r->str(r, "server", s->uri);
   if (s->naddr)
     r->str(r, "server_addr",
-           addr_str((const struct sockaddr *)&s->addr[s->ai].ss, a, sizeof a));
+           sa_str((const struct sockaddr *)&s->addr[s->ai].ss, a, sizeof a));
   if (d->mapped.ss_family)
-    r->str(r, "mapping", addr_str((struct sockaddr *)&d->mapped, a, sizeof a));
+    r->str(r, "mapping", sa_str((struct sockaddr *)&d->mapped, a, sizeof a));
   if (d->last_answer_ns)
     r->num(r, "last_answer_ms",
            (int64_t)((d->host->now_ns(d->host) - d->last_answer_ns) / 1000000));

@@ -143,7 +143,7 @@ void turn_alloc_begin(struct turn *t) {
 static void alloc_ready(struct turn *t, const struct stun_msg *m) {
   const struct sfk_host *h = t->h;
   struct stun_attr a;
-  struct sockaddr_storage relayed, mapped;
+  struct sockaddr_storage relayed, mapped = {0};
   socklen_t relayedlen = 0, mappedlen = 0;
   uint32_t life = t->cfg.lifetime_s;
   uint64_t now = h->now_ns(h);

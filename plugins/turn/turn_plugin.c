@@ -333,6 +333,14 @@ static int turn_reconfigure(void *self, const struct sfk_cfg_node *cfg) {
   }
   turn_alloc_release(t);
   turn_txn_cancel_all(t);
+  turn_peer_reset(t);
+  if (t->announced) {
+    /* The old relayed address is gone until the new one is known. */
+    t->announced = 0;
+    snprintf(t->why, sizeof t->why, "settings changed: allocating again");
+    snprintf(t->reported, sizeof t->reported, "%s", t->why);
+    t->h->relay_changed(t->h, NULL, 0, -ECANCELED, t->why);
+  }
   explicit_bzero(t->cfg.pass, sizeof t->cfg.pass);
   t->cfg = c;
   explicit_bzero(&c, sizeof c);

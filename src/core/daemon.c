@@ -284,6 +284,44 @@ static void reload_warn_restart(const struct sfk_config *o,
                "restart (the running value stays)", c[i].what);
 }
 
+/*
+ * SIGHUP for one instance: check the new section's keys (the plugin's and
+ * the daemon's own) and hand it to the plugin's reconfigure.  The
+ * instance sees the new document during the call, so overrides from the
+ * command line still replace its keys.  0, or -EINVAL / the plugin's
+ * error (logged; the running settings stay, as `what` says).
+ */
+static int instance_reconfigure(struct sfk_instance *inst,
+                                const struct sfk_config *nc,
+                                const struct sfk_cfg_node *section,
+                                const char *name, const char *what) {
+  const struct sfk_cfg_doc *old = inst->doc;
+  const struct sfk_cfg_node *old_sec = inst->section;
+  const char *keys[128];
+  size_t n = 0;
+  int rc;
+
+  for (const char *const *k = inst->base->keys; k && *k && n < 125; k++)
+    keys[n++] = *k;
+  keys[n++] = "plugin";
+  if (inst->kind == SFK_KIND_RELAY)
+    keys[n++] = "mode";
+  keys[n] = NULL;
+  inst->doc = nc->doc;
+  inst->section = section;
+  if (sfk_cfg_check_keys(nc->doc, section, name, keys, NULL) != 0) {
+    sfk_err(TAG, "SIGHUP: the %s section has errors; keeping the running %s",
+            name, what);
+    rc = -EINVAL;
+  } else if ((rc = inst->base->reconfigure(inst->self, section)) < 0) {
+    sfk_err(TAG, "SIGHUP: %s rejected the new settings (%s); keeping the "
+            "running %s", inst->tag, strerror(-rc), what);
+  }
+  inst->doc = old;
+  inst->section = old_sec;
+  return rc;
+}
+
 static void daemon_reload(struct sfk_daemon *d) {
   if (!d->config_path) {
     sfk_info(TAG, "SIGHUP: running on built-in defaults, nothing to re-read");
@@ -310,35 +348,19 @@ static void daemon_reload(struct sfk_daemon *d) {
   if (strcmp(nc.registry.name, d->cfg.registry.name) != 0) {
     /* warned above; the running registry goes on as it was */
   } else if (reg->base->reconfigure && nc.registry.section) {
-    const struct sfk_cfg_doc *old = reg->doc;
-    const struct sfk_cfg_node *old_sec = reg->section;
-    /* The new section, so --api / --auth-key-file still replace its keys. */
-    reg->doc = nc.doc;
-    reg->section = nc.registry.section;
-    const char *keys[128];
-    size_t n = 0;
-    for (const char *const *k = reg->base->keys; k && *k && n < 126; k++)
-      keys[n++] = *k;
-    keys[n++] = "plugin";
-    keys[n] = NULL;
-    if (sfk_cfg_check_keys(nc.doc, nc.registry.section, "registry", keys,
-                           NULL) != 0) {
-      sfk_err(TAG, "SIGHUP: the registry section has errors; keeping the "
-              "running registry settings and peer list");
-    } else if ((rc = reg->base->reconfigure(reg->self,
-                                             nc.registry.section)) < 0) {
-      sfk_err(TAG, "SIGHUP: the registry rejected the new settings (%s); "
-              "keeping the running ones and the peer list",
-              strerror(-rc));
-    } else {
-      reread = 1;
-    }
-    reg->doc = old;
-    reg->section = old_sec;
+    reread = instance_reconfigure(reg, &nc, nc.registry.section, "registry",
+                                  "registry settings and peer list") == 0;
   } else {
     r->refresh(reg->self, SFK_PID_NONE);
     reread = 1;
   }
+  /* The relay takes new credentials or a new server (a site that fixed
+   * its password file); its plugin and mode need a restart (warned). */
+  if (d->relay.started && d->relay.base->reconfigure && nc.relay.section &&
+      strcmp(nc.relay.name, d->cfg.relay.name) == 0 &&
+      instance_reconfigure(&d->relay, &nc, nc.relay.section,
+                           "transport.relay", "relay settings") == 0)
+    sfk_info(TAG, "SIGHUP: relay settings re-read");
   if (sink)
     fclose(sink);
   sfk_config_free(&nc);

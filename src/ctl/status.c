@@ -167,6 +167,8 @@ static void report_peer(struct sfk_daemon *d, struct sfk_report *r, size_t i,
     if (lv->state == SFK_PEER_UP || lv->state == SFK_PEER_CONNECTING) {
       r->str(r, "path", sfk_path_str(lv->path));
       addr_str(r, "address", &lv->addr, lv->addrlen);
+      if (lv->state == SFK_PEER_UP && lv->why[0])
+        r->str(r, "path_why", lv->why);
     }
     if (lv->since_ns)
       r->num(r, "since_s", age_s(now, lv->since_ns));

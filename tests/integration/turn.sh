@@ -12,7 +12,8 @@
 #    allocates again.
 # C: a wrong password: one error naming the server and the reason, no
 #    retry storm (2 Allocate requests), the direct path keeps working, and
-#    `status` says why the relay is unavailable.
+#    `status` says why the relay is unavailable; the site fixes the
+#    password file and a SIGHUP brings the relay up without a restart.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -105,6 +106,9 @@ log "A: $(grep -m1 'allocated relayed address' p1.log)"
 X=$(grep -m1 -o 'allocated relayed address 127.0.0.1:[0-9]*' p1.log | sed 's/.*://')
 _upA() { grep -q "peers: peer 0 (10.0.0.0) up via relay 127.0.0.1:$P0_UDP" p1.log; }
 wait_until 15 _upA || fail "A: party 1 not up via the relay"
+log "A: $(grep -m1 'peers: peer 0 (10.0.0.0) up via' p1.log | sed 's/.*peers: //')"
+[ "$(status_get p1 "s['peers'][0]['path'] + ': ' + s['peers'][0]['path_why']")" = "relay: relay mode 'always'" ] ||
+  fail "A: status does not say the path and why: $(status_json p1)"
 grep -q "peers: peer 1 (10.0.0.1) up via direct 127.0.0.1:$X" p0.log ||
   fail "A: party 0 did not see party 1 at its relayed address 127.0.0.1:$X"
 wait_until 10 grep -q "relay.turn: channel 0x4000 bound to 127.0.0.1:$P0_UDP" p1.log ||
@@ -126,6 +130,10 @@ transfer "$P1_SOCKS" 10.0.0.0 "$H0" "A: after the Refreshes"
 status_json p1 | grep -qF "$TURN_PASS" && fail "A: the TURN password is in status"
 ps -ww -o args= -p "$(proxy_pid p1)" | grep -qF "$TURN_PASS" && fail "A: the TURN password is in ps"
 stop_proxy p1
+line=$(grep -m1 'connection down' p1.log) || fail "A: no 'connection down' line"
+largest=$(sed 's/.*largest \([0-9]*\).*/\1/' <<<"$line")
+[ "$largest" -le 1413 ] || fail "A: packets of $largest bytes through the relay (at most 1452 - 39 of TURN framing)"
+log "A: largest packet through the relay: $largest bytes"
 grep -q "relay.turn: released the allocation on turn:127.0.0.1:$TURN_PORT" p1.log || fail "A: no Deallocate on stop"
 _freed() { grep -q 'REFRESH processed, success' turnA.log && grep -Eq 'closed \(2nd stage\)|session .* closed|delete|refresh.*lifetime=0|lifetime 0' turnA.log; }
 wait_until 5 _freed || fail "A: coturn did not free the allocation"
@@ -169,6 +177,13 @@ log "C: coturn answered 401 $n times, then nothing: the relay waits $(status_get
 why=$(status_get p1 "s['relay']['why']")
 case $why in *"refused the credentials"*) ;; *) fail "C: status relay error is '$why'" ;; esac
 log "C: status: relay error: $why"
+# the site fixes its password file and sends SIGHUP: no restart needed
+printf '%s\n' "$TURN_PASS" >bad.pass
+kill -HUP "$(proxy_pid p1)"
+wait_until 10 grep -q "relay.turn: settings changed: allocating on turn:127.0.0.1:$TURN_PORT as '$TURN_USER'" p1.log ||
+  fail "C: SIGHUP did not re-read the relay settings"
+wait_until 10 grep -q 'relay.turn: allocated relayed address' p1.log || fail "C: no allocation after the fix"
+log "C: after SIGHUP with the right password: $(grep -m1 'allocated relayed address' p1.log | sed 's/.*relay.turn: //')"
 ! grep -qF "$TURN_PASS" p1.log || fail "C: the TURN password is in the log"
 stop_all
 pass
