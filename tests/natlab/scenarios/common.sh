@@ -167,17 +167,22 @@ check_status() {
   echo "$v"
 }
 
-# check_peer_path NAME PEER PATH ADDR: NAME's status --json shows PEER up
-# on PATH at ADDR; logs it.
+# check_peer_path NAME PEER PATH ADDR [WHY]: NAME's status --json shows
+# PEER up on PATH at ADDR, and, with WHY, a path_why containing WHY (the
+# reason for the path); logs them.
 check_peer_path() {
-  local pid=${LAB_PROXY_PARTY_PID[$2]} f st path addr
+  local pid=${LAB_PROXY_PARTY_PID[$2]} f st path addr why=
   f=$(status_json "$1") || exit 1
   st=$(jget "$f" "peers[$pid].state") || fail "status --json of $1, peer $pid: $(cat "$f")"
   path=$(jget "$f" "peers[$pid].path") || fail "status --json of $1, peer $pid ($st): no path: $(cat "$f")"
   addr=$(jget "$f" "peers[$pid].address") || fail "status --json of $1, peer $pid: no address: $(cat "$f")"
   [ "$st/$path/$addr" = "up/$3/$4" ] ||
     fail "status --json of $1: peer $pid is $st via $path $addr (want up via $3 $4)"
-  log "$1: status --json: peer $pid up, path $path, address $addr"
+  if [ -n "${5:-}" ]; then
+    why=$(jget "$f" "peers[$pid].path_why") || fail "status --json of $1, peer $pid: no path_why: $(cat "$f")"
+    [[ $why == *"$5"* ]] || fail "status --json of $1: peer $pid path_why '$why' (want '$5')"
+  fi
+  log "$1: status --json: peer $pid up, path $path, address $addr${why:+, path_why: $why}"
 }
 
 # check_relay_bytes MIN_MB: at least MIN_MB MiB went to coturn's relayed

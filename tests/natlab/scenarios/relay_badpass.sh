@@ -54,8 +54,8 @@ line=$(up_line b a direct "$ma" 20) || exit 1
 log "b: $line"
 line=$(up_line a b direct "$mb" 20) || exit 1
 log "a: $line"
-check_peer_path a b direct "$mb"
-check_peer_path b a direct "$ma"
+check_peer_path a b direct "$mb" "reached our address directly"
+check_peer_path b a direct "$ma" "relay mode 'auto'"
 lab_transfer b a 5
 lab_transfer a b 5
 read -r rin rout <<<"$(lab_relay_bytes)"

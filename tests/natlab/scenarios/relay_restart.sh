@@ -66,8 +66,8 @@ log "b: $(msg "$l")"
 l=$(since_restart a | grep -E "peers: peer 1 \(10\.0\.0\.1\) up via direct $(re "$r2")" | tail -n 1)
 [ -n "$l" ] || fail "a logged no 'up via direct' from b's new relayed address $r2: $(since_restart a | grep 'peers:')"
 log "a: $(msg "$l")"
-check_peer_path b a relay "$ma"
-check_peer_path a b direct "$r2"
+check_peer_path b a relay "$ma" "no direct handshake within relay_fallback"
+check_peer_path a b direct "$r2" "reached our address directly"
 n=$(lab_turn_allocations)
 [ "$n" -ge 1 ] || fail "the restarted coturn granted no allocation"
 log "the restarted coturn granted $n allocation(s) ($(lab_turn_allocations_all) over both runs)"

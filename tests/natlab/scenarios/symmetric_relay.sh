@@ -47,8 +47,8 @@ line=$(up_line a b direct "$rb" 20) || exit 1
 log "a: $line"
 ! grep -q 'peers: peer 0 (10\.0\.0\.0) up via direct' "$LAB_DIR/b/proxy.log" ||
   fail "b was up via direct to a through its symmetric NAT: $(grep 'up via' "$LAB_DIR/b/proxy.log")"
-check_peer_path b a relay "$ma"
-check_peer_path a b direct "$rb"
+check_peer_path b a relay "$ma" "no direct handshake within relay_fallback"
+check_peer_path a b direct "$rb" "reached our address directly"
 v=$(check_status b relay.state '^allocated$') && v=$(check_status b relay.address "^$(re "$rb")\$") || exit 1
 log "b: status --json: relay allocated, address $v"
 
@@ -60,8 +60,8 @@ n=$(lab_turn_allocations)
 [ "$n" -ge 1 ] || fail "no TURN allocation: the transfer cannot have gone direct through a symmetric NAT"
 log "coturn granted $n allocation(s)"
 # still the same paths after the transfers
-check_peer_path b a relay "$ma"
-check_peer_path a b direct "$rb"
+check_peer_path b a relay "$ma" "no direct handshake within relay_fallback"
+check_peer_path a b direct "$rb" "reached our address directly"
 check_no_secrets
 lab_proxy_stop_all
 pass "b <-> a via b's relayed address $rb, $RELAY_MB MiB each way from each side"
