@@ -4,8 +4,8 @@
 # always (site policy): each allocates, publishes its relayed address
 # ("relay mode is 'always'"), and the pair talks only through coturn: each
 # is "up via relay" at the other's relayed address, never via direct, and
-# `status --json` says so. RELAY_MB MiB (50; 20 under the sanitizers) each
-# way from each side, SHA-256 equal, all of it through coturn's relayed
+# `status --json` says so (path and path_why). RELAY_MB (50) MiB each way
+# from each side, SHA-256 equal, all of it through coturn's relayed
 # addresses; coturn granted at least two allocations.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR

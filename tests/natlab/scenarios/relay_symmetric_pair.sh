@@ -4,9 +4,9 @@
 # reachable, so both publish their TURN relayed addresses (and say why),
 # the QUIC client (b, PID 1) gives up the direct path after 5 s and dials
 # a's relayed address from its own allocation: each is "up via relay" at
-# the other's relayed address, and `status --json` says so. RELAY_MB MiB
-# (50; 20 under the sanitizers) each way from each side, SHA-256 equal,
-# all of it through coturn's relayed addresses.
+# the other's relayed address, and `status --json` says so (path and
+# path_why). RELAY_MB (50) MiB each way from each side, SHA-256 equal, all
+# of it through coturn's relayed addresses.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"

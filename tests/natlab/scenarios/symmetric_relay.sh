@@ -8,9 +8,10 @@
 # - b (the QUIC client, PID 1) tries the direct path first, logs that it
 #   got no handshake in 5 s and dials a through the relay; b sees a "up via
 #   relay", a sees b "up via direct" from b's relayed address (a talks to
-#   it on its own socket), and `status --json` of each shows that path;
-# - RELAY_MB MiB (50; 20 under the sanitizers) each way from each side with
-#   curl through the SOCKS port, SHA-256 equal, and a fetch with an
+#   it on its own socket), and `status --json` of each shows that path
+#   and why (path_why);
+# - RELAY_MB (50) MiB each way from each side with curl through the SOCKS
+#   port, SHA-256 equal, and a fetch with an
 #   unmodified curl under proxychains4; the bytes went through coturn's
 #   relayed addresses (iptables counters in the internet namespace).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
