@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -351,9 +352,13 @@ int main(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
 
-  /* Secrets live in this process: keep them out of core files. */
+  /* Secrets live in this process: keep them out of core files, and keep
+   * other processes of the same user from reading its memory through
+   * /proc or ptrace (not dumpable: /proc/PID/mem and friends belong to
+   * root). */
   struct rlimit nocore = {0, 0};
   setrlimit(RLIMIT_CORE, &nocore);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 #ifdef M_TRIM_THRESHOLD
   /* Buffers come and go in bursts of up to a few MiB (a batch of
    * datagrams for a stream is queued, written, freed).  glibc returns

@@ -14,9 +14,10 @@
  * relay_fallback and the relay is usable; never with 'never' or without a
  * relay plugin (path_info(RELAY) is -ENOENT: everything stays direct).
  *
- * No TURN plugin exists yet; tests/integration/relay.sh runs this path
- * end to end with a stand-in (tests/plugins/relay_udp.c).  Everything
- * here is guarded by qi->relay_usable, which only a relay plugin can set.
+ * The relay plugin is plugins/turn (TURN, RFC 8656); tests/integration/
+ * relay.sh also runs this path with a stand-in (tests/plugins/relay_udp.c).
+ * Everything here is guarded by qi->relay_usable, which only a relay
+ * plugin can set.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -435,8 +435,12 @@ void quic_peers_sync(struct quic_inst *qi) {
         }
         p->next_connect_ns = 0;
       } else {
+        /* The client moved (a new mapping or relayed address): punch
+         * towards it now, even while the old connection lingers until
+         * peer_timeout, so its new handshake gets through our NAT. */
         p->next_punch_ns = 0;
         p->punch_start_ns = 0;
+        p->punch_force_until_ns = quic_now(qi) + QUIC_PUNCH_FAST_MS * MS;
       }
       if (p->permitted)
         quic_path_unpermit(qi, p);

@@ -178,14 +178,6 @@ static int resolve_family(const struct disc *d) {
   return dual ? AF_UNSPEC : fam;
 }
 
-/* An IPv4 address as the socket must be given it: unchanged on an IPv4
- * socket, v4-mapped (::ffff:a.b.c.d) on an IPv6 one. */
-static void for_socket(const struct disc *d, struct sockaddr_storage *a,
-                       socklen_t *alen) {
-  int dual;
-  if (sock_family(d, &dual) == AF_INET6)
-    sa_map_v4(a, alen);
-}
 
 /* ------------------------------------------------------------------ */
 /* Config                                                               */
@@ -647,7 +639,6 @@ static void probe_txn_done(struct disc *d, struct txn *t, int err,
     if (p->step == P_SERVERS && p->primary < 0 &&
         stun_find(m, STUN_A_OTHER_ADDRESS, &a) == 0 &&
         stun_attr_addr(m, &a, 0, &oth, &othlen) == 0) {
-      for_socket(d, &oth, &othlen);
       if (oth.ss_family == o->server_addr.ss_family &&
           !sa_same_ip((struct sockaddr *)&oth,
                    (struct sockaddr *)&o->server_addr)) {
@@ -855,8 +846,6 @@ static void resolve_cb(void *arg, int err, const struct sfk_addr *v, size_t n) {
   } else {
     s->naddr = n < MAX_ADDRS ? n : MAX_ADDRS;
     memcpy(s->addr, v, s->naddr * sizeof *v);
-    for (size_t k = 0; k < s->naddr; k++)
-      for_socket(d, &s->addr[k].ss, &s->addr[k].len);
     s->ai = 0;
   }
   /* Only names the probe counted (discovery may resolve again meanwhile). */

@@ -10,10 +10,10 @@
  *   turn_peer.c    permissions and channels per peer address, and the
  *                  data path (ChannelData, Send and Data indications)
  *
- * Addresses: the core and the transport see the socket's form (v4-mapped
- * IPv6 on a dual-stack socket); everything TURN puts on the wire, and so
- * everything kept here, is in the server's form (plain IPv4 for an IPv4
- * server).  turn_to_wire() and turn_to_socket() convert at the boundary.
+ * Addresses: the core names IPv4 peers as plain IPv4 on every socket,
+ * dual-stack included, and so does TURN on the wire; turn_to_wire()
+ * takes back a v4-mapped address a caller might still pass, and
+ * turn_to_socket() is where a conversion for the core would go.
  *
  * Secrets: the password and the long-term key live in struct turn_cfg and
  * struct turn only, are never formatted into a message, and are wiped in
@@ -119,7 +119,7 @@ struct turn {
   int sock_v6;              /* the socket is IPv6 (v4 peers v4-mapped) */
   struct sfk_resolve *res;  /* pending name resolution, or NULL */
 
-  struct sockaddr_storage server; /* as the socket takes it */
+  struct sockaddr_storage server; /* plain IPv4 for an IPv4 server */
   socklen_t serverlen;
   char server_str[SA_STR_MAX];
 
@@ -202,6 +202,9 @@ void turn_alloc_answer(struct turn *t, int kind, int err, int code,
                        const char *reason, const struct stun_msg *m);
 /* Housekeeping from the tick: refresh, liveness, retry. */
 void turn_alloc_tick(struct turn *t, uint64_t now);
+/* Check the allocation now with a Refresh (rate-limited): something
+ * suggests the server lost it.  why is for the debug log. */
+void turn_alloc_check(struct turn *t, const char *why);
 /* Clean stop: Deallocate without waiting for the answer. */
 void turn_alloc_release(struct turn *t);
 /* The state's name, for status. */

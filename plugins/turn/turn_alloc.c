@@ -20,6 +20,9 @@
 #define LIVE_TX_NS 3000000000ull
 #define LIVE_SILENT_NS 8000000000ull
 #define LIVE_EVERY_NS 10000000000ull
+/* A refused permission or channel may mean the server lost the
+ * allocation (restarted): ask at most every 2 s. */
+#define CHECK_EVERY_NS 2000000000ull
 #define NS 1000000000ull
 
 enum backoff { BO_TRANSIENT, BO_CREDENTIALS, BO_CAPACITY };
@@ -107,14 +110,8 @@ static void resolve_cb(void *arg, int err, const struct sfk_addr *v,
   }
   memcpy(&t->server, &v[i].ss, v[i].len);
   t->serverlen = v[i].len;
-  if (t->sock_v6)
-    sa_map_v4(&t->server, &t->serverlen);
-  {
-    struct sockaddr_storage w = t->server;
-    socklen_t wl = t->serverlen;
-    turn_to_wire(t, &w, &wl);
-    sa_str((struct sockaddr *)&w, t->server_str, sizeof t->server_str);
-  }
+  turn_to_wire(t, &t->server, &t->serverlen);
+  sa_str((struct sockaddr *)&t->server, t->server_str, sizeof t->server_str);
   t->state = TS_ALLOCATING;
   if ((err = turn_txn_start(t, TR_ALLOCATE, -1)) < 0)
     alloc_fail(t, err, BO_TRANSIENT, NULL, "TURN server %s: Allocate not sent: %s",
@@ -348,6 +345,20 @@ void turn_alloc_tick(struct turn *t, uint64_t now) {
            t->cfg.uri, (double)(now - t->last_rx_ns) / 1e9);
     turn_txn_start(t, TR_REFRESH, -1);
   }
+}
+
+void turn_alloc_check(struct turn *t, const char *why) {
+  const struct sfk_host *h = t->h;
+  uint64_t now = h->now_ns(h);
+
+  if (t->state != TS_READY || turn_txn_busy(t, TR_REFRESH, -1) ||
+      now < t->probe_ns + CHECK_EVERY_NS)
+    return;
+  t->probe_ns = now;
+  t->n.probes++;
+  h->log(h, SFK_LOG_DEBUG, "%s: checking the allocation on %s", why,
+         t->cfg.uri);
+  turn_txn_start(t, TR_REFRESH, -1);
 }
 
 void turn_alloc_release(struct turn *t) {

@@ -170,13 +170,22 @@ void turn_peer_answer(struct turn *t, int kind, int slot, int err, int code,
   /* A refusal by policy (403: the server does not relay to that address)
    * is retried slowly; a lost request soon. */
   retry = now + (code == 403 ? 60 : 5) * NS;
-  h->log(h, code == 403 ? SFK_LOG_WARN : SFK_LOG_DEBUG,
-         "%s for %s on %s failed: %s%s%s",
-         kind == TR_PERMISSION ? "CreatePermission" : "ChannelBind", a,
-         t->cfg.uri,
-         code ? "" : strerror(err < 0 ? -err : EIO), code ? reason : "",
-         code == 403 ? " (403: the server refuses to relay to this address)"
-                     : "");
+  if (code)
+    h->log(h, code == 403 ? SFK_LOG_WARN : SFK_LOG_DEBUG,
+           "%s for %s on %s refused: %d %s%s",
+           kind == TR_PERMISSION ? "CreatePermission" : "ChannelBind", a,
+           t->cfg.uri, code, reason,
+           code == 403 ? " (the server refuses to relay to this address)" : "");
+  else
+    h->log(h, SFK_LOG_DEBUG, "%s for %s on %s failed: %s",
+           kind == TR_PERMISSION ? "CreatePermission" : "ChannelBind", a,
+           t->cfg.uri, strerror(err < 0 ? -err : EIO));
+  /* Anything but a policy refusal may mean the server lost the
+   * allocation (a restart answers 400 or 437 here): find out now, not
+   * at the next Refresh minutes away. */
+  if (code != 403)
+    turn_alloc_check(t, kind == TR_PERMISSION ? "CreatePermission failed"
+                                              : "ChannelBind failed");
   if (kind == TR_PERMISSION) {
     if (p->perm == TG_PENDING)
       p->perm = TG_NONE;

@@ -746,8 +746,10 @@ int sfk_parse_duration_ms(const char *s, uint64_t *out) {
     mult = 60 * 60 * 1000;
   else
     return -EINVAL;
-  if (v > UINT64_MAX / mult)
-    return -EINVAL;
+  /* A year at most: every duration is later turned into nanoseconds
+   * and added to a clock, which must not overflow. */
+  if (v > SFK_DURATION_MAX_MS / mult)
+    return -ERANGE;
   *out = v * mult;
   return 0;
 }
@@ -972,8 +974,15 @@ int sfk_cfg_duration_ms(const struct sfk_cfg_doc *doc,
     *out = def;
     return 0;
   }
-  if (sfk_parse_duration_ms(v->text, out) == 0)
+  if ((rc = sfk_parse_duration_ms(v->text, out)) == 0)
     return 0;
+  if (rc == -ERANGE) {
+    sfk_cfg_error(doc, v, "duration '%s' for '%s' is too long (at most 365 "
+                          "days, 8760h)",
+                  sfk_cfg_quote(v->text, q, sizeof q),
+                  sfk_cfg_quote(key, qk, sizeof qk));
+    return -EINVAL;
+  }
   sfk_cfg_error(
       doc, v, "invalid duration '%s' for '%s' (use e.g. 250ms, 10s, 5m, 24h)",
       sfk_cfg_quote(v->text, q, sizeof q), sfk_cfg_quote(key, qk, sizeof qk));

@@ -132,9 +132,12 @@ int sfk_cfg_path(const struct sfk_cfg_doc *doc, const struct sfk_cfg_node *map,
 int sfk_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* true/false, yes/no, on/off, any case. */
 int sfk_parse_bool(const char *s, int *out);
+/* The longest duration a config may give: 365 days (every duration
+ * becomes nanoseconds added to a clock later, which must not overflow). */
+#define SFK_DURATION_MAX_MS (365ull * 24 * 3600 * 1000)
 /* "250ms", "10s", "5m", "24h", also a bare number of seconds: one whole
- * number and at most one unit (no "1.5s", no "1h30m", no "10 s");
- * a result that does not fit uint64_t milliseconds is refused. */
+ * number and at most one unit (no "1.5s", no "1h30m", no "10 s").
+ * 0, -EINVAL (malformed) or -ERANGE (over SFK_DURATION_MAX_MS). */
 int sfk_parse_duration_ms(const char *s, uint64_t *out);
 /* "1.2.3.4:80", "[::1]:80"; port 0 allowed; no host names, no IPv6
  * without brackets, no scope ids, the port is required. */

@@ -552,7 +552,10 @@ int sfk_daemon_start(struct sfk_daemon *d) {
   /* Transport first (it must see the peers the registry reports), the
    * registry last (it publishes what discovery found). */
   if ((rc = instance_start(&d->transport)) < 0 ||
-      (rc = instance_start(&d->relay)) < 0 ||
+      /* 'never': the site's policy forbids relays, so the relay is not
+       * even contacted (no allocation, no credentials sent). */
+      (d->cfg.relay_mode != SFK_RELAY_NEVER &&
+       (rc = instance_start(&d->relay)) < 0) ||
       (rc = instance_start(&d->discovery)) < 0 ||
       (rc = instance_start(&d->registry)) < 0)
     return rc;

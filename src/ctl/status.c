@@ -100,7 +100,11 @@ static void report_relay(struct sfk_daemon *d, struct sfk_report *r) {
   }
   r->begin(r, "relay", 0);
   r->str(r, "mode", sfk_relay_mode_str(d->cfg.relay_mode));
-  if (ns->relayedlen) {
+  if (d->cfg.relay_mode == SFK_RELAY_NEVER) {
+    r->str(r, "state", "off");
+    r->str(r, "why", "relay mode 'never' (site policy): the relay is not "
+                     "contacted and no peer is relayed");
+  } else if (ns->relayedlen) {
     r->str(r, "state", "allocated");
     addr_str(r, "address", &ns->relayed, ns->relayedlen);
   } else {

@@ -1,5 +1,6 @@
 #include "autoconfig.h"
 
+#include "proto/sockaddr.h"
 #include "udp.h"
 
 #include <errno.h>
@@ -61,7 +62,7 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
     struct cmsghdr align;
   } ctl[SFK_UDP_BATCH];
   const int nslots = u->gro ? SFK_UDP_GRO_BATCH : SFK_UDP_BATCH;
-  const size_t slot = u->gro ? SFK_UDP_GRO_SLOT : SFK_UDP_MAX_DGRAM;
+  const size_t slot = SFK_UDP_SLOT;
 
   /* Drain a bounded number of batches per wakeup so one busy socket
    * cannot starve the TCP side. */
@@ -94,9 +95,14 @@ static void udp_read_cb(struct ev_loop *loop, ev_io *w, int revents) {
         continue;
       }
       seg = u->gro ? udp_gro_segment(mh, len) : len;
+      /* A dual-stack socket names IPv4 senders ::ffff:a.b.c.d; everyone
+       * above sees them as the IPv4 addresses they published (sending to
+       * an IPv4 address works on such a socket). */
+      socklen_t fromlen = mh->msg_namelen;
+      sa_unmap_v4(&from[i], &fromlen);
       for (size_t off = 0; off < len; off += seg) {
         u->rx_dgrams++;
-        u->on_recv(u->arg, (struct sockaddr *)&from[i], mh->msg_namelen,
+        u->on_recv(u->arg, (struct sockaddr *)&from[i], fromlen,
                    p + off, len - off < seg ? len - off : seg);
       }
     }
@@ -134,11 +140,15 @@ int sfk_udp_open(struct sfk_udp *u, struct ev_loop *loop,
   u->gso = 1;
 #endif
 #ifdef UDP_GRO
-  {
+  /* SFKIT_PROXY_NO_GRO: for a kernel or driver whose GRO misbehaves, and
+   * to test the path without it. */
+  if (!getenv("SFKIT_PROXY_NO_GRO")) {
     int one = 1;
     u->gro = setsockopt(u->fd, IPPROTO_UDP, UDP_GRO, &one, sizeof one) == 0;
   }
 #endif
+  if (!u->gro)
+    sfk_info(TAG, "UDP GRO off: one datagram per read slot");
   u->on_recv = on_recv;
   u->arg = arg;
   ev_io_init(&u->rio, udp_read_cb, u->fd, EV_READ);

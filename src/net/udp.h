@@ -12,13 +12,14 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* Every slot holds the largest datagram (a loopback peer sends up to
+ * 64 KiB); only the bytes received touch memory.  With UDP GRO the
+ * kernel hands over runs of equal-size datagrams from one sender as one
+ * message (at most 64 KiB), so fewer slots do. */
+#define SFK_UDP_SLOT (64 * 1024)
 #define SFK_UDP_BATCH 32
-#define SFK_UDP_MAX_DGRAM 2048 /* larger datagrams are truncated and dropped */
-/* With UDP GRO the kernel hands over runs of equal-size datagrams from
- * one sender as one message (at most 64 KiB): fewer, larger slots. */
 #define SFK_UDP_GRO_BATCH 8
-#define SFK_UDP_GRO_SLOT (64 * 1024)
-#define SFK_UDP_RBUF (SFK_UDP_GRO_BATCH * SFK_UDP_GRO_SLOT)
+#define SFK_UDP_RBUF (SFK_UDP_BATCH * SFK_UDP_SLOT)
 
 typedef void (*sfk_udp_recv_fn)(void *arg, const struct sockaddr *from,
                                 socklen_t fromlen, const uint8_t *data,

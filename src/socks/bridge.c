@@ -357,8 +357,15 @@ static void bridge_pump(struct sfk_bridge *b) {
       return;
     }
     b->up += (uint64_t)n;
-    /* n <= space: the transport takes it all. */
-    t->stream_write(TS(b), b->ts, buf, (size_t)n, 0);
+    /* n <= space: the transport takes it all, unless it ran out of
+     * memory.  Then end the stream loudly rather than lose bytes. */
+    if (t->stream_write(TS(b), b->ts, buf, (size_t)n, 0) < (size_t)n) {
+      sfk_err(TAG, "peer %u port %u: the transport refused %zd bytes it had "
+              "room for (out of memory?); resetting the connection so no "
+              "byte is lost silently", b->pid, b->port, n);
+      bridge_free(b, 1);
+      return;
+    }
     if ((size_t)n < space)
       break; /* socket drained for now */
   }
@@ -398,8 +405,15 @@ static void bridge_start_relay(struct sfk_bridge *b) {
   ev_timer_stop(b->d->loop, &b->timer);
   if (b->earlylen) {
     /* Bytes the client sent right after its request; well below any
-     * stream buffer, so accepted whole. */
-    T(b)->stream_write(TS(b), b->ts, b->early, b->earlylen, 0);
+     * stream buffer, so accepted whole unless memory ran out. */
+    if (T(b)->stream_write(TS(b), b->ts, b->early, b->earlylen, 0) <
+        b->earlylen) {
+      sfk_err(TAG, "peer %u port %u: the transport refused the first %zu "
+              "bytes (out of memory?); resetting the connection", b->pid,
+              b->port, b->earlylen);
+      bridge_free(b, 1);
+      return;
+    }
     b->up += b->earlylen;
     free(b->early);
     b->early = NULL;

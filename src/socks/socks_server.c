@@ -272,6 +272,19 @@ static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   ev_io_start(loop, &s->accept_w);
 }
 
+/* 127.0.0.0/8, ::1, or ::ffff:127.x: only this host can connect. */
+static int is_loopback(const struct sockaddr *a) {
+  if (a->sa_family == AF_INET)
+    return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) ==
+           127;
+  if (a->sa_family == AF_INET6) {
+    const struct in6_addr *v6 = &((const struct sockaddr_in6 *)a)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(v6) ||
+           (IN6_IS_ADDR_V4MAPPED(v6) && v6->s6_addr[12] == 127);
+  }
+  return 0;
+}
+
 int sfk_socks_open(struct sfk_socks_server *s, struct sfk_daemon *d) {
   char as[SFK_ADDRSTR_MAX];
   const struct sockaddr *la = (const struct sockaddr *)&d->cfg.socks_listen;
@@ -301,8 +314,7 @@ int sfk_socks_open(struct sfk_socks_server *s, struct sfk_daemon *d) {
     s->fd = -1;
     return -e;
   }
-  if (la->sa_family == AF_INET &&
-      ((const struct sockaddr_in *)la)->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+  if (!is_loopback(la))
     sfk_warn(TAG, "SOCKS listens on %s, not loopback: anyone who can reach it "
                   "can use this party's connections%s",
              sfk_addr_str(la, as, sizeof as),

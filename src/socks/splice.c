@@ -158,6 +158,8 @@ static void splice_connected(struct ev_loop *loop, ev_io *w, int revents) {
   splice_reply(s->client, SFK_ST_OK);
   if (half_run(&s->up) < 0 || half_run(&s->down) < 0)
     splice_free(s, 1);
+  else if (s->up.done && s->down.done)
+    splice_free(s, 0); /* both ended at once: no watcher would free it */
 }
 
 static void splice_timeout(struct ev_loop *loop, ev_timer *w, int revents) {

@@ -7,6 +7,7 @@
 #    ChannelBind, transfers both ways through coturn (sha256), a Refresh
 #    with a stale nonce, `status` shows the allocation and the channel, and
 #    a clean stop deallocates (coturn frees the allocation at once).
+# A2: the same from a dual-stack socket ([::]) towards IPv4 coturn.
 # B: SIGKILL (no Deallocate) and a restart on the same port: coturn still
 #    holds an allocation for that address (437); the plugin releases it and
 #    allocates again.
@@ -138,6 +139,20 @@ grep -q "relay.turn: released the allocation on turn:127.0.0.1:$TURN_PORT" p1.lo
 _freed() { grep -q 'REFRESH processed, success' turnA.log && grep -Eq 'closed \(2nd stage\)|session .* closed|delete|refresh.*lifetime=0|lifetime 0' turnA.log; }
 wait_until 5 _freed || fail "A: coturn did not free the allocation"
 stop_all
+
+# --- A2: party 1 on a dual-stack socket ([::]): coturn and party 0 are IPv4 -------------
+if ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/'; then
+  sed "s/bind: \"127.0.0.1:$P1_UDP\"/bind: \"[::]:$P1_UDP\"/" p1.yaml >p1v6.yaml
+  grep -q 'bind: "\[::\]' p1v6.yaml || fail "A2: no [::] bind in p1v6.yaml"
+  start_proxy p0 p0.yaml
+  start_proxy p1v6 p1v6.yaml
+  _upA2() { grep -q "peers: peer 0 (10.0.0.0) up via relay 127.0.0.1:$P0_UDP" p1v6.log; }
+  wait_until 20 _upA2 || fail "A2: party 1 on [::] not up via the relay: $(grep -E 'relay|peer 0' p1v6.log | tail -n 3)"
+  transfer "$P1_SOCKS" 10.0.0.0 "$H0" "A2: party 1 on [::]"
+  stop_all
+else
+  log "A2: no ::1 on lo: the dual-stack case is not run"
+fi
 
 # --- B: killed, restarted on the same address: 437 ------------------------------------
 start_proxy p1b p1.yaml
