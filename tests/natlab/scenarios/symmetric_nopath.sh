@@ -9,7 +9,8 @@
 # 0x04 (host unreachable) with the reason in the log, within the connect
 # timeout. Then b again with the turn relay configured in mode 'never'
 # (site policy): the reason it gives says so, in its log, its SOCKS reply
-# line and `status` of its peer. (With a relay in mode auto this pair
+# line and `status` of its peer; it contacts no relay (status 'off', no
+# allocation at coturn). (With a relay in mode auto this pair
 # works: relay_symmetric_pair.sh.)
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR
@@ -96,7 +97,12 @@ if lab_have_plugins relay_turn; then
   st=$(status_of b) || exit 1
   grep -qF "$WHY" <<<"$st" || fail "never: status of b does not say '$WHY': $st"
   ! grep -q 'trying the relay\|up via relay' "$LAB_DIR/b/proxy.log" || fail "never: b used the relay"
-  log "never: coturn allocations while b ran in mode never: $(($(lab_turn_allocations) - allocs))"
+  v=$(check_status b relay.state '^off$') || exit 1
+  log "never: b: status --json: relay $v: $(jget "$LAB_DIR/b/status.json" relay.why)"
+  n=$(($(lab_turn_allocations) - allocs))
+  [ "$n" = 0 ] || fail "never: coturn granted $n allocation(s) while b ran in relay mode never"
+  ! grep -q 'relay\.turn: allocated' "$LAB_DIR/b/proxy.log" || fail "never: b allocated a relayed address"
+  log "never: no TURN allocation while b ran in mode never"
 else
   [ "${CI:-}" != true ] || fail "the relay_turn plugin is not built (the 'never' part needs it)"
   log "the relay_turn plugin is not built: the relay mode 'never' part is not run"
