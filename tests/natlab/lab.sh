@@ -81,7 +81,10 @@ LAB_STUDY_ID=${LAB_STUDY_ID:-lab-study}
 LAB_SOCKS_PORT=${LAB_SOCKS_PORT:-1080}
 LAB_UDP_PORT=${LAB_UDP_PORT:-40000}
 LAB_API_URL=
+LAB_STUN_PID=
+LAB_STUN_ARGS=()
 LAB_CA_CERT=
+LAB_RELAY_COUNTERS=
 
 # --- temp dir, tracking, cleanup -----------------------------------------------
 LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sfk-lab-$TEST_NAME.XXXXXX") || {
@@ -529,6 +532,7 @@ _lab_stun_up() {
 lab_start_stun() {
   need turnserver turnutils_stunclient
   [ -n "$LAB_PREFIX" ] || fail "lab_start_stun before lab_init"
+  LAB_STUN_ARGS=("$@")
   lab_bg inet turnserver turnserver -n \
     --listening-ip "$LAB_STUN_IP1" --listening-ip "$LAB_STUN_IP2" \
     --listening-port "$LAB_STUN_PORT" --relay-ip "$LAB_STUN_IP1" \
@@ -539,11 +543,58 @@ lab_start_stun() {
     --pidfile "$LAB_DIR/turnserver.pid" "$@"
   LAB_STUN_PID=$LAB_BG_PID
   wait_until 20 _lab_stun_up || fail "turnserver not answering after 20 s"
+  _lab_relay_counters
   log "coturn on $LAB_STUN_IP1 and $LAB_STUN_IP2 port $LAB_STUN_PORT (TURN user $LAB_TURN_USER, realm $LAB_TURN_REALM)"
 }
 
-# lab_turn_allocations: how many TURN allocations coturn granted so far.
+# lab_restart_stun: stop coturn (SIGTERM, then it must be gone within 10 s:
+# every allocation dies with it) and start it again with the arguments of
+# lab_start_stun (same users, realm and user db). The previous run's log
+# moves to turnserver.N.log, so lab_turn_allocations counts the new run's
+# allocations only (lab_turn_allocations_all: every run's).
+lab_restart_stun() {
+  local n=1 f
+  [ -n "${LAB_STUN_PID:-}" ] || fail "lab_restart_stun before lab_start_stun"
+  lab_alive "$LAB_STUN_PID" || fail "turnserver had already exited: $(tail -n 5 "$LAB_DIR/turnserver.log" 2>/dev/null)"
+  kill -TERM "$LAB_STUN_PID"
+  wait_until 10 eval "! lab_alive $LAB_STUN_PID" || fail "turnserver still running 10 s after SIGTERM"
+  wait "$LAB_STUN_PID" 2>/dev/null
+  while [ -e "$LAB_DIR/turnserver.$n.log" ]; do n=$((n + 1)); done
+  mv "$LAB_DIR/turnserver.log" "$LAB_DIR/turnserver.$n.log" 2>/dev/null
+  for f in out err; do
+    [ -e "$LAB_DIR/turnserver.$f" ] && mv "$LAB_DIR/turnserver.$f" "$LAB_DIR/turnserver.$n.$f"
+  done
+  rm -f "$LAB_DIR/turnserver.pid"
+  log "coturn stopped (run $n's log: turnserver.$n.log); starting it again"
+  lab_start_stun "${LAB_STUN_ARGS[@]}"
+}
+
+# _lab_relay_counters: two counting rules (no target) in the internet
+# namespace, once: UDP to coturn's relayed ports (peers -> a relayed
+# address) and from them (relayed address -> peers). lab_relay_bytes reads them.
+_lab_relay_counters() {
+  [ -z "${LAB_RELAY_COUNTERS:-}" ] || return 0
+  lab_inet_exec iptables -A INPUT -d "$LAB_STUN_IP1" -p udp --dport 49152:49999 -m comment --comment lab-relay-in ||
+    fail "cannot add the relay counting rules"
+  lab_inet_exec iptables -A OUTPUT -s "$LAB_STUN_IP1" -p udp --sport 49152:49999 -m comment --comment lab-relay-out ||
+    fail "cannot add the relay counting rules"
+  LAB_RELAY_COUNTERS=1
+}
+
+# lab_relay_bytes: "IN OUT": bytes of UDP sent to coturn's relayed
+# addresses and sent from them, since lab_start_stun (every run of coturn).
+lab_relay_bytes() {
+  local i o
+  i=$(lab_inet_exec iptables -nvxL INPUT | awk '/lab-relay-in/ {print $2}')
+  o=$(lab_inet_exec iptables -nvxL OUTPUT | awk '/lab-relay-out/ {print $2}')
+  echo "${i:-0} ${o:-0}"
+}
+
+# lab_turn_allocations: how many TURN allocations coturn granted so far
+# (since the last lab_restart_stun).
 lab_turn_allocations() { grep -c 'ALLOCATE processed, success' "$LAB_DIR/turnserver.log" 2>/dev/null; }
+# lab_turn_allocations_all: the same over every run of coturn.
+lab_turn_allocations_all() { cat "$LAB_DIR"/turnserver*.log 2>/dev/null | grep -c 'ALLOCATE processed, success'; }
 
 # lab_make_tls_cert: a CA and a server certificate for the website double
 # (IP $LAB_WEB_IP and 127.0.0.1, DNS sfkit.natlab.example), made with certtool. Sets
@@ -750,9 +801,10 @@ lab_party_config() {
   LAB_CONF=$file
 }
 
-# lab_need_plugins FILE_BASE...: SKIP unless each plugin (e.g. discovery_stun,
-# registry_sfkit, relay_turn) is in $SFKIT_PROXY_PLUGIN_DIR.
-lab_need_plugins() {
+# lab_have_plugins FILE_BASE...: each plugin (e.g. discovery_stun,
+# registry_sfkit, relay_turn) is in $SFKIT_PROXY_PLUGIN_DIR (status 0), or
+# not (1; the first missing one in LAB_MISSING_PLUGIN).
+lab_have_plugins() {
   local p d found
   for p in "$@"; do
     found=
@@ -760,8 +812,17 @@ lab_need_plugins() {
     for d in "${_dirs[@]}"; do
       [ -f "$d/$p.so" ] && found=1
     done
-    [ -n "$found" ] || skip "plugin $p is not built (not in SFKIT_PROXY_PLUGIN_DIR=$SFKIT_PROXY_PLUGIN_DIR)"
+    if [ -z "$found" ]; then
+      LAB_MISSING_PLUGIN=$p
+      return 1
+    fi
   done
+}
+
+# lab_need_plugins FILE_BASE...: SKIP unless each plugin is built.
+lab_need_plugins() {
+  lab_have_plugins "$@" ||
+    skip "plugin $LAB_MISSING_PLUGIN is not built (not in SFKIT_PROXY_PLUGIN_DIR=$SFKIT_PROXY_PLUGIN_DIR)"
 }
 
 # lab_identity CONFIG: create the key of CONFIG if missing; print its pin.

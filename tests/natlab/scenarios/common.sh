@@ -102,3 +102,96 @@ lab_proxy_kill() {
   unset "LAB_PROXY_PID[$1]"
   cp "$LAB_DIR/$1/proxy.log" "$LAB_DIR/$1/proxy.killed.log"
 }
+
+# --- the relay (turn plugin) -------------------------------------------------------------
+# The relayed transfers of the relay scenarios: 50 MiB each way (the issue's
+# size; about 1.5 s through coturn here, under the sanitizers too);
+# SFK_LAB_RELAY_MB overrides.
+RELAY_MB=${SFK_LAB_RELAY_MB:-50}
+
+# re ADDR: ADDR as an extended regex (dots escaped).
+re() { echo "${1//./\\.}"; }
+
+# msg LINE: a proxy log line without its timestamp and level.
+msg() { sed -E 's/^[^ ]+ +[a-z]+ +//' <<<"$1"; }
+
+# relayed_of NAME [SECONDS]: wait (default 30 s) until the party's daemon
+# logs its relayed address; prints the last one (203.0.113.1:PORT).
+relayed_of() {
+  wait_log "$1" "daemon: relayed address $(re "$LAB_STUN_IP1"):[0-9]+" "${2:-30}" >/dev/null || exit 1
+  grep -Eo "daemon: relayed address $(re "$LAB_STUN_IP1"):[0-9]+" "$LAB_DIR/$1/proxy.log" | tail -n 1 | awk '{print $4}'
+}
+
+# up_line NAME PEER PATH ADDR [SECONDS]: wait until NAME's proxy logs PEER
+# up via PATH (direct|relay) at ADDR; prints the line (msg).
+up_line() {
+  local pid=${LAB_PROXY_PARTY_PID[$2]:-} line
+  [ -n "$pid" ] || fail "up_line: no proxy started for $2"
+  line=$(wait_log "$1" "peers: peer $pid \\(10\\.0\\.0\\.$pid\\) up via $3 $(re "$4")( |:|\$)" "${5:-30}") || exit 1
+  msg "$line"
+}
+
+# jget FILE PATH: a value of a JSON file; PATH is dot-separated keys, and
+# peers[PID] picks the entry of the peers list with that pid. Fails (exit
+# 1, message on stderr) if it is missing.
+jget() {
+  "$PY" - "$1" "$2" <<'PYEOF'
+import json, re, sys
+d = json.load(open(sys.argv[1]))
+for part in sys.argv[2].split("."):
+    m = re.fullmatch(r"(\w+)\[(\d+)\]", part)
+    try:
+        if m:
+            d = [x for x in d[m.group(1)] if str(x.get("pid")) == m.group(2)][0]
+        else:
+            d = d[part]
+    except (KeyError, IndexError, TypeError):
+        sys.exit("%s: no %s (at %s) in %s" % (sys.argv[1], sys.argv[2], part, json.dumps(d)[:600]))
+print(json.dumps(d) if isinstance(d, (dict, list)) else d)
+PYEOF
+}
+
+# status_json NAME: `status --json` of the party into $LAB_DIR/NAME/status.json;
+# prints the file name.
+status_json() {
+  status_of "$1" --json >"$LAB_DIR/$1/status.json" || exit 1
+  echo "$LAB_DIR/$1/status.json"
+}
+
+# check_status NAME PATH VALUE_REGEX: status --json of NAME has PATH
+# matching the extended regex (now); prints the value.
+check_status() {
+  local f v
+  f=$(status_json "$1") || exit 1
+  v=$(jget "$f" "$2") || fail "status --json of $1: $(jget "$f" "$2" 2>&1)"
+  [[ $v =~ $3 ]] || fail "status --json of $1: $2 is '$v', want /$3/ ($(cat "$f"))"
+  echo "$v"
+}
+
+# check_peer_path NAME PEER PATH ADDR [WHY]: NAME's status --json shows
+# PEER up on PATH at ADDR, and, with WHY, a path_why containing WHY (the
+# reason for the path); logs them.
+check_peer_path() {
+  local pid=${LAB_PROXY_PARTY_PID[$2]} f st path addr why=
+  f=$(status_json "$1") || exit 1
+  st=$(jget "$f" "peers[$pid].state") || fail "status --json of $1, peer $pid: $(cat "$f")"
+  path=$(jget "$f" "peers[$pid].path") || fail "status --json of $1, peer $pid ($st): no path: $(cat "$f")"
+  addr=$(jget "$f" "peers[$pid].address") || fail "status --json of $1, peer $pid: no address: $(cat "$f")"
+  [ "$st/$path/$addr" = "up/$3/$4" ] ||
+    fail "status --json of $1: peer $pid is $st via $path $addr (want up via $3 $4)"
+  if [ -n "${5:-}" ]; then
+    why=$(jget "$f" "peers[$pid].path_why") || fail "status --json of $1, peer $pid: no path_why: $(cat "$f")"
+    [[ $why == *"$5"* ]] || fail "status --json of $1: peer $pid path_why '$why' (want '$5')"
+  fi
+  log "$1: status --json: peer $pid up, path $path, address $addr${why:+, path_why: $why}"
+}
+
+# check_relay_bytes MIN_MB: at least MIN_MB MiB went to coturn's relayed
+# addresses and as much came out of them; logs the counters.
+check_relay_bytes() {
+  local i o
+  read -r i o <<<"$(lab_relay_bytes)"
+  log "coturn relayed addresses: $((i / 1048576)) MiB in, $((o / 1048576)) MiB out"
+  ((i >= $1 * 1048576 && o >= $1 * 1048576)) ||
+    fail "only $i bytes in / $o bytes out through coturn's relayed addresses (want >= $1 MiB each)"
+}

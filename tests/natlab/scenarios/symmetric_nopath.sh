@@ -7,8 +7,11 @@
 # and no relay is configured; the proxies do not hang silently: the side
 # that dials logs why it gets no connection, and a SOCKS client gets reply
 # 0x04 (host unreachable) with the reason in the log, within the connect
-# timeout. (With a relay this pair works: symmetric_relay.sh, the turn
-# plugin.)
+# timeout. Then b again with the turn relay configured in mode 'never'
+# (site policy): the reason it gives says so, in its log, its SOCKS reply
+# line and `status` of its peer; it contacts no relay (status 'off', no
+# allocation at coturn). (With a relay in mode auto this pair
+# works: relay_symmetric_pair.sh.)
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/common.sh"
@@ -68,6 +71,42 @@ log "curl: $(cat "$LAB_DIR/b/curl.err")"
 # gets no handshake
 line=$(wait_log a 'peer 1: punching towards' 5) || exit 1
 log "a: ${line#* * }"
+
+# The same pair with a relay configured on b but mode 'never' (site
+# policy): still no path, and b's log, SOCKS reply and `status` of its
+# peer say that the policy is why no relay is tried.
+if lab_have_plugins relay_turn; then
+  lab_proxy_stop b
+  allocs=$(lab_turn_allocations)
+  LAB_RELAY=never LAB_TRANSPORT_EXTRA="  handshake_timeout: 4s" lab_party_config b 1
+  lab_proxy_start b 1 "$LAB_CONF"
+  WHY="relay mode is 'never' (site policy), so no relay is tried"
+  t0=$(now)
+  rep=$(socks_reply b a "$LAB_SERVER_PORT" 30)
+  [ "$rep" = 0x04 ] || fail "never: b -> a: SOCKS reply '$rep' (want 0x04)"
+  line=$(grep -F 'SOCKS reply 0x04' "$LAB_DIR/b/proxy.log" | tail -n 1)
+  [[ $line == *"$WHY"* ]] || fail "never: b's SOCKS reply line does not say '$WHY': $line"
+  log "never: b -> a: 0x04 after $(elapsed "$t0") s; b logged: $(msg "$line")"
+  line=$(wait_log b "peers: peer 0 \\(10\\.0\\.0\\.0\\) down: .*relay mode is 'never'" 5) || exit 1
+  log "never: b: $(msg "$line")"
+  f=$(status_json b) || exit 1
+  st=$(jget "$f" 'peers[0].state') || fail "never: status --json of b: $(cat "$f")"
+  why=$(jget "$f" 'peers[0].why') || fail "never: status --json of b: peer 0 $st, no why: $(cat "$f")"
+  [[ $st == down && $why == *"$WHY"* ]] || fail "never: status --json of b: peer 0 $st: '$why' (want down: ...$WHY)"
+  log "never: b: status --json: peer 0 $st: $why"
+  st=$(status_of b) || exit 1
+  grep -qF "$WHY" <<<"$st" || fail "never: status of b does not say '$WHY': $st"
+  ! grep -q 'trying the relay\|up via relay' "$LAB_DIR/b/proxy.log" || fail "never: b used the relay"
+  v=$(check_status b relay.state '^off$') || exit 1
+  log "never: b: status --json: relay $v: $(jget "$LAB_DIR/b/status.json" relay.why)"
+  n=$(($(lab_turn_allocations) - allocs))
+  [ "$n" = 0 ] || fail "never: coturn granted $n allocation(s) while b ran in relay mode never"
+  ! grep -q 'relay\.turn: allocated' "$LAB_DIR/b/proxy.log" || fail "never: b allocated a relayed address"
+  log "never: no TURN allocation while b ran in mode never"
+else
+  [ "${CI:-}" != true ] || fail "the relay_turn plugin is not built (the 'never' part needs it)"
+  log "the relay_turn plugin is not built: the relay mode 'never' part is not run"
+fi
 check_no_secrets
 lab_proxy_stop_all
 pass
