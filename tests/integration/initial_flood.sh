@@ -9,7 +9,9 @@
 #   2. is killed and restarted, and does that again;
 #   3. dials from an address party 0 does not know it by (party 0 restarted
 #      with a wrong published port for it: a peer-reflexive client), and
-#      still gets in within 20 s (through a Retry under load).
+#      still gets in within 20 s (through a Retry under load);
+#   4. restarts there, and is admitted as a known address (one its
+#      verified connection used), without a Retry.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -38,6 +40,8 @@ fetch() {
 status0() {
   timeout 20 "$SFKIT_PROXY" status -c "$T/p0.yaml" >"$T/p0.status" 2>"$T/p0.status.err"
 }
+# stat_num NAME: a counter of party 0's transport in p0.status.
+stat_num() { sed -n '/^transport.quic:/,$p' p0.status | awk -v k="$1:" '$1 == k {print $2; exit}'; }
 
 start_proxy p0 p0.yaml
 
@@ -66,17 +70,37 @@ wait_until 20 fetch || fail "party 1 moved no file within 20 s of its restart un
 log "2. after a restart of party 1 (flood at $(flooded)): 4 MiB again in $(elapsed "$t0") s"
 
 # --- 3. party 1 from an address party 0 does not know -----------------------------
+# Party 0 restarts believing party 1 publishes another port; party 1 starts
+# once the flood has loaded party 0 again, so its Initials meet a Retry.
 free_port BOGUS udp
+kill_proxy p1r
 stop_proxy p0
 write_config p0.yaml 0 "$P0_SOCKS" "$P0_UDP" p0.key "1,$BOGUS,$P1_PIN" "$TEXTRA"
 printf 'control:\n  socket: run0/control.sock\n' >>p0.yaml
 start_proxy p0r p0.yaml
+sleep 1
+start_proxy p1b p1.yaml
 t0=$(now)
-wait_until 20 fetch || fail "party 1 (peer-reflexive) moved no file within 20 s of party 0's restart under the flood: $(tail -n 2 curl.err)"
+wait_until 20 fetch || fail "party 1 (peer-reflexive) moved no file within 20 s of its start under the flood: $(tail -n 2 curl.err)"
 log "3. party 1 from an unpublished address (flood at $(flooded)): 4 MiB in $(elapsed "$t0") s"
-
 status0 || fail "status of party 0 failed: $(cat p0.status.err)"
-log "party 0's transport: $(grep -E 'connections_accepted|handshake|retr|evict|too_many|per_source' p0.status | tr -s ' ' | tr '\n' ';')"
+VALIDATED=$(stat_num address_validated)
+KNOWN=$(stat_num from_known_address)
+[ "$VALIDATED" -ge 1 ] || fail "party 1 got in without a Retry (address_validated $VALIDATED): the test did not load party 0"
+log "   party 0: retries_sent $(stat_num retries_sent), address_validated $VALIDATED"
+
+# --- 4. and restarts: now from an address party 0 saw it verified at -------------
+kill_proxy p1b
+start_proxy p1c p1.yaml
+t0=$(now)
+wait_until 20 fetch || fail "party 1 (peer-reflexive) moved no file within 20 s of its restart under the flood: $(tail -n 2 curl.err)"
+log "4. party 1 restarted at that address (flood at $(flooded)): 4 MiB in $(elapsed "$t0") s"
+status0 || fail "status of party 0 failed: $(cat p0.status.err)"
+[ "$(stat_num from_known_address)" -gt "$KNOWN" ] ||
+  fail "party 1's restart was not admitted as a known address (from_known_address $(stat_num from_known_address))"
+[ "$(stat_num address_validated)" = "$VALIDATED" ] ||
+  fail "party 1's restart from a recently verified address needed a Retry"
+log "party 0's transport: $(sed -n '/^transport.quic:/,$p' p0.status | grep -E 'accepted|handshakes_failed|known|validated|retries|evicted|too_many|bad_retry' | tr -s ' ' | tr '\n' ';')"
 kill "$FLOOD1" "$FLOOD2"
 wait "$FLOOD1" "$FLOOD2" 2>/dev/null
 log "floods: $(tail -n 1 flood1.out), $(tail -n 1 flood2.out)"
