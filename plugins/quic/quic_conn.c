@@ -481,10 +481,11 @@ static int same_ip(const struct sockaddr *a, const struct sockaddr *b) {
   return 0;
 }
 
-/* The handshakes a new one from `from` competes with. */
+/* The handshakes a new one from `from` competes with (qi->conns is in
+ * order of creation, so the first seen is the oldest). */
 struct hs_group {
   unsigned n;
-  struct quic_conn *oldest, *oldest_unvalidated; /* conns list is in age order */
+  struct quic_conn *oldest, *oldest_unvalidated;
 };
 
 static void group_add(struct hs_group *g, struct quic_conn *qc) {
