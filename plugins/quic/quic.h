@@ -85,8 +85,22 @@ _Static_assert(QUIC_TXBUF >= QUIC_GSO_BYTES, "txbuf holds a GSO batch");
 #define QUIC_RR_QUANTUM (64 * 1024)
 /* Packets written per connection per flush before yielding to the loop. */
 #define QUIC_WRITE_BUDGET 256
-/* Handshakes from unidentified clients we run at once. */
+/* Handshake admission (policy at quic_conn_accept in quic_conn.c).
+ * Sources that are no client peer's published or recently verified
+ * address share QUIC_MAX_UNVERIFIED handshakes, at most QUIC_HS_PER_IP
+ * per source IP (IPv6: per /64); from QUIC_HS_RETRY_AT on, their Initials
+ * without a token get a Retry.  A known address has QUIC_HS_PER_KNOWN
+ * handshakes of its own, outside that pool.  A peer remembers the last
+ * QUIC_RECENT_ADDRS addresses its verified connections came from, for
+ * QUIC_RECENT_TTL_MS after last use.  Our Retry tokens are valid for
+ * QUIC_RETRY_TOKEN_MS. */
 #define QUIC_MAX_UNVERIFIED 16
+#define QUIC_HS_PER_IP 4
+#define QUIC_HS_RETRY_AT (QUIC_MAX_UNVERIFIED / 2)
+#define QUIC_HS_PER_KNOWN 2
+#define QUIC_RECENT_ADDRS 4
+#define QUIC_RECENT_TTL_MS (3600ull * 1000)
+#define QUIC_RETRY_TOKEN_MS 10000
 /* Stateless resets: at most QUIC_SR_PER_SOURCE a second to one source
  * address (tracked in QUIC_SR_SOURCES slots, hashed with a per-instance
  * random key), and QUIC_SR_PER_SEC a second in all to addresses that are
@@ -148,7 +162,13 @@ struct quic_stats {
   uint64_t migrations;
   /* datagrams dropped, by why */
   uint64_t drop_not_quic;     /* neither a punch nor a QUIC header */
-  uint64_t drop_busy;         /* too many unverified handshakes */
+  uint64_t drop_busy;         /* no handshake slot and no Retry sent */
+  uint64_t drop_bad_token;    /* an Initial with an invalid Retry token */
+  /* handshake admission (quic_conn_accept) */
+  uint64_t hs_known;          /* admitted from a known peer address */
+  uint64_t hs_evicted;        /* handshakes ended to make room */
+  uint64_t retry_sent;        /* Retry packets (address validation) */
+  uint64_t hs_validated;      /* admitted with a valid Retry token */
   uint64_t drop_bad_initial;  /* a long header that is no valid Initial */
   uint64_t drop_unknown_cid;  /* short header for no connection of ours */
   uint64_t drop_unknown_punch; /* punch from an address of no peer */
@@ -225,8 +245,11 @@ enum {
   QCF_CREATING = 1u << 7, /* inside ngtcp2_conn_{client,server}_new */
   QCF_RX_DATA = 1u << 8,  /* the packet being read carried stream data */
   QCF_SR_RECV = 1u << 9,  /* the peer's stateless reset ended it */
-  QCF_QUIET = 1u << 10    /* replaced on purpose (path switch): no DOWN,
+  QCF_QUIET = 1u << 10,   /* replaced on purpose (path switch): no DOWN,
                              redial at once */
+  QCF_KNOWN_SRC = 1u << 11, /* server: accepted from a known peer address */
+  QCF_VALIDATED = 1u << 12  /* server: the client proved its address (Retry
+                               token) */
 };
 
 struct quic_conn {
@@ -308,6 +331,13 @@ struct quic_peer {
   char told_why[QUIC_WHY_MAX];
   int st_dirty;
   char why[QUIC_WHY_MAX]; /* last failure, for streams that give up */
+  /* Addresses its verified (accepted) connections came from: a
+   * peer-reflexive client dials from them again (quic_peer_known_src). */
+  struct quic_recent_addr {
+    struct sockaddr_storage addr;
+    socklen_t addrlen; /* 0 = empty */
+    uint64_t seen_ns;
+  } recent[QUIC_RECENT_ADDRS];
 };
 
 struct quic_inst {
@@ -315,6 +345,7 @@ struct quic_inst {
   struct quic_cfg cfg;
   gnutls_certificate_credentials_t cred;
   uint8_t reset_secret[32];
+  uint8_t retry_secret[32]; /* Retry tokens (address validation) */
   struct sockaddr_storage local; /* the socket's address: direct label */
   socklen_t locallen;
   /* The relay path as path_info() last said (quic_path.c). */
@@ -376,6 +407,13 @@ int quic_is_client_of(const struct quic_inst *qi, uint32_t pid);
 /* The published peer at this address (want_client: a higher PID). */
 uint32_t quic_peer_by_addr(struct quic_inst *qi, const struct sockaddr *sa,
                            socklen_t len, int want_client);
+/* The client peer whose published address this is, or whose verified
+ * connection came from it within QUIC_RECENT_TTL_MS; SFK_PID_NONE. */
+uint32_t quic_peer_known_src(struct quic_inst *qi, const struct sockaddr *sa,
+                             socklen_t len);
+/* A verified connection of p uses this remote address now. */
+void quic_peer_note_addr(struct quic_peer *p, const struct sockaddr *sa,
+                         socklen_t len);
 void quic_punch_recv(struct quic_inst *qi, int path,
                      const struct sockaddr *from, socklen_t fromlen);
 /* Restart the punch schedule of every client peer (our mapping moved). */

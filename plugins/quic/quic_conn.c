@@ -137,6 +137,9 @@ static int conn_up(struct quic_conn *qc) {
   p->conn = qc;
   qc->peer = p;
   qc->flags |= QCF_HS_DONE;
+  if (qc->flags & QCF_SERVER)
+    quic_peer_note_addr(p, (const struct sockaddr *)&qc->remote,
+                        qc->remotelen);
   qc->up_ns = qc->last_rx_ns = quic_now(qi);
   p->backoff_ms = QUIC_BACKOFF_MIN_MS;
   p->attempts = 0;
@@ -442,19 +445,138 @@ int quic_conn_connect(struct quic_peer *p, int path) {
   return 0;
 }
 
+/*
+ * Handshake admission.  Every long-header packet for an unknown DCID
+ * lands here, from any address, spoofed or not, and a server handshake
+ * holds state and TLS work until it completes or handshake_timeout ends
+ * it.  The policy, so that Initials from any number of addresses cannot
+ * keep a registered peer from connecting or reconnecting:
+ *
+ *  - Known sources.  An Initial from a client peer's published address,
+ *    or from an address one of its verified connections came from in the
+ *    last QUIC_RECENT_TTL_MS (peer-reflexive clients: a NAT maps them
+ *    elsewhere than they published), runs on capacity of its own,
+ *    QUIC_HS_PER_KNOWN handshakes per address, outside the pool below:
+ *    no flood from other addresses can take it.
+ *  - Unknown sources share QUIC_MAX_UNVERIFIED handshakes, at most
+ *    QUIC_HS_PER_IP per source IP (IPv6: per /64).
+ *  - Address validation under load.  An Initial without our token gets a
+ *    Retry (no state kept; smaller than the Initial, so no amplification)
+ *    instead of a handshake when its capacity is under load: an unknown
+ *    source once the pool holds QUIC_HS_RETRY_AT or its IP holds
+ *    QUIC_HS_PER_IP, a known address once a handshake from it runs.
+ *    Only a client that receives at its source address comes back with
+ *    the token, so a spoofed flood holds at most QUIC_HS_RETRY_AT slots
+ *    of the pool (and one per known address) and displaces nobody.
+ *  - An Initial with a valid token is always admitted: when its capacity
+ *    (address, IP or pool) is full, the oldest handshake there ends
+ *    (evicted), preferring one whose client never proved its address.
+ *  - An invalid or expired Retry token: dropped.  Other tokens (NEW_TOKEN,
+ *    which we never issue) count as none.
+ * Counters: status' transport "handshakes" and "dropped" objects.
+ */
+
+static int hs_running(const struct quic_conn *qc) {
+  return (qc->flags & (QCF_SERVER | QCF_HS_DONE | QCF_DOOMED)) == QCF_SERVER;
+}
+
+/* Same source IP (IPv6: same /64; a host has a /64 to pick from). */
+static int same_ip(const struct sockaddr *a, const struct sockaddr *b) {
+  if (a->sa_family != b->sa_family)
+    return 0;
+  if (a->sa_family == AF_INET)
+    return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+           ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+  if (a->sa_family == AF_INET6) {
+    const struct in6_addr *x = &((const struct sockaddr_in6 *)a)->sin6_addr;
+    const struct in6_addr *y = &((const struct sockaddr_in6 *)b)->sin6_addr;
+    size_t n = IN6_IS_ADDR_V4MAPPED(x) ? 16 : 8;
+    return memcmp(x->s6_addr, y->s6_addr, n) == 0;
+  }
+  return 0;
+}
+
+/* The handshakes a new one from `from` competes with (qi->conns is in
+ * order of creation, so the first seen is the oldest). */
+struct hs_group {
+  unsigned n;
+  struct quic_conn *oldest, *oldest_unvalidated;
+};
+
+static void group_add(struct hs_group *g, struct quic_conn *qc) {
+  g->n++;
+  if (!g->oldest)
+    g->oldest = qc;
+  if (!g->oldest_unvalidated && !(qc->flags & QCF_VALIDATED))
+    g->oldest_unvalidated = qc;
+}
+
+static void hs_evict(struct quic_inst *qi, struct hs_group *g) {
+  const struct sfk_host *h = qi->h;
+  struct quic_conn *v = g->oldest_unvalidated ? g->oldest_unvalidated
+                                              : g->oldest;
+  char a[64];
+
+  if (!v)
+    return;
+  h->log(h, SFK_LOG_DEBUG, "%s: handshake evicted for a newer one",
+         conn_addr(v, a, sizeof(a)));
+  /* No CONNECTION_CLOSE to a source that may be spoofed, and no DOWN for
+   * the peer its address pointed to: it is not that peer's failure. */
+  v->flags |= QCF_NO_CLOSE;
+  v->cand_pid = SFK_PID_NONE;
+  quic_conn_doom(v, -ETIMEDOUT, "evicted by a newer handshake");
+  qi->stats.hs_evicted++;
+}
+
+/* Answer an Initial with a Retry carrying our address validation token. */
+static int send_retry(struct quic_inst *qi, int path,
+                      const struct sockaddr *from, socklen_t fromlen,
+                      const ngtcp2_pkt_hd *hd) {
+  const struct sfk_host *h = qi->h;
+  uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+  uint8_t buf[256];
+  ngtcp2_cid scid;
+  ngtcp2_ssize tokenlen, n;
+
+  scid.datalen = QUIC_SCIDLEN;
+  if (gnutls_rnd(GNUTLS_RND_NONCE, scid.data, scid.datalen) != 0)
+    return -1;
+  tokenlen = ngtcp2_crypto_generate_retry_token(
+      token, qi->retry_secret, sizeof(qi->retry_secret), hd->version,
+      (const ngtcp2_sockaddr *)from, (ngtcp2_socklen)fromlen, &scid,
+      &hd->dcid, quic_now(qi));
+  if (tokenlen < 0)
+    return -1;
+  n = ngtcp2_crypto_write_retry(buf, sizeof(buf), hd->version, &hd->scid,
+                                &scid, &hd->dcid, token, (size_t)tokenlen);
+  if (n <= 0)
+    return -1;
+  h->udp_send(h, path, from, fromlen, buf, (size_t)n, 0);
+  qi->stats.retry_sent++;
+  if (h->log_enabled(h, SFK_LOG_DEBUG)) {
+    char a[64];
+    h->log(h, SFK_LOG_DEBUG, "%s: handshakes under load; sent a Retry",
+           quic_addr_str(from, fromlen, a, sizeof(a)));
+  }
+  return 0;
+}
+
 /* Server: a client's first Initial for an unknown DCID. */
 int quic_conn_accept(struct quic_inst *qi, int path,
                      const struct sockaddr *from, socklen_t fromlen,
                      const uint8_t *data, size_t len) {
   const struct sfk_host *h = qi->h;
-  struct quic_conn *qc;
+  struct quic_conn *qc, *it;
   ngtcp2_pkt_hd hd;
   ngtcp2_callbacks cb;
   ngtcp2_settings st;
   ngtcp2_transport_params tp;
   ngtcp2_path np;
-  ngtcp2_cid scid;
-  unsigned unverified = 0;
+  ngtcp2_cid scid, odcid;
+  struct hs_group same_addr = {0}, same_ip_g = {0}, pool = {0};
+  uint32_t known;
+  int validated = 0, loaded;
   char a[64];
   int rv;
 
@@ -462,24 +584,69 @@ int quic_conn_accept(struct quic_inst *qi, int path,
     qi->stats.drop_bad_initial++;
     return -EINVAL;
   }
-  TAILQ_FOREACH(qc, &qi->conns, link) {
-    if ((qc->flags & QCF_SERVER) && !(qc->flags & QCF_HS_DONE))
-      unverified++;
+  if (hd.token.len && hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+    if (ngtcp2_crypto_verify_retry_token(
+            &odcid, hd.token.base, hd.token.len, qi->retry_secret,
+            sizeof(qi->retry_secret), hd.version,
+            (const ngtcp2_sockaddr *)from, (ngtcp2_socklen)fromlen, &hd.dcid,
+            QUIC_RETRY_TOKEN_MS * NGTCP2_MILLISECONDS, quic_now(qi)) != 0) {
+      qi->stats.drop_bad_token++;
+      h->log(h, SFK_LOG_DEBUG, "%s: Initial with an invalid or expired "
+             "Retry token; dropped",
+             quic_addr_str(from, fromlen, a, sizeof(a)));
+      return -EINVAL;
+    }
+    validated = 1;
   }
-  if (unverified >= QUIC_MAX_UNVERIFIED) {
+  known = quic_peer_known_src(qi, from, fromlen);
+  TAILQ_FOREACH(it, &qi->conns, link) {
+    const struct sockaddr *r = (const struct sockaddr *)&it->remote;
+
+    if (!hs_running(it))
+      continue;
+    if (it->flags & QCF_KNOWN_SRC) {
+      if (known != SFK_PID_NONE &&
+          quic_addr_eq(r, it->remotelen, from, fromlen))
+        group_add(&same_addr, it);
+    } else {
+      group_add(&pool, it);
+      if (same_ip(r, from))
+        group_add(&same_ip_g, it);
+    }
+  }
+  if (known != SFK_PID_NONE)
+    loaded = same_addr.n > 0;
+  else
+    loaded = pool.n >= QUIC_HS_RETRY_AT || same_ip_g.n >= QUIC_HS_PER_IP;
+  if (loaded && !validated) {
+    if (send_retry(qi, path, from, fromlen, &hd) == 0)
+      return 0;
     qi->stats.drop_busy++;
     h->log(h, SFK_LOG_DEBUG, "%s: too many handshakes in progress; dropped",
            quic_addr_str(from, fromlen, a, sizeof(a)));
     return -EBUSY;
   }
+  /* Room for it (only a validated client gets here with none left). */
+  if (known != SFK_PID_NONE) {
+    if (same_addr.n >= QUIC_HS_PER_KNOWN)
+      hs_evict(qi, &same_addr);
+  } else if (same_ip_g.n >= QUIC_HS_PER_IP) {
+    hs_evict(qi, &same_ip_g);
+  } else if (pool.n >= QUIC_MAX_UNVERIFIED) {
+    hs_evict(qi, &pool);
+  }
   qc = conn_alloc(qi, path, from, fromlen);
   if (!qc)
     return -ENOMEM;
   qc->flags |= QCF_SERVER;
+  if (known != SFK_PID_NONE)
+    qc->flags |= QCF_KNOWN_SRC;
+  if (validated)
+    qc->flags |= QCF_VALIDATED;
   /* Only a hint for messages and the pin check's first guess: a client
    * is whoever holds a pinned key, from whatever address (its NAT may
    * map it elsewhere than it published: peer-reflexive). */
-  qc->cand_pid = quic_peer_by_addr(qi, from, fromlen, 1);
+  qc->cand_pid = known;
   scid.datalen = QUIC_SCIDLEN;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
     conn_free(qc);
@@ -489,7 +656,15 @@ int quic_conn_accept(struct quic_inst *qi, int path,
   cid_add(qc, &hd.dcid);
   fill_callbacks(&cb, 1);
   conn_settings(qc, &st, &tp);
-  tp.original_dcid = hd.dcid;
+  if (validated) {
+    /* hd.dcid is the SCID of our Retry; the token held the first DCID. */
+    tp.original_dcid = odcid;
+    tp.retry_scid = hd.dcid;
+    tp.retry_scid_present = 1;
+    st.token = hd.token;
+  } else {
+    tp.original_dcid = hd.dcid;
+  }
   tp.stateless_reset_token_present = 1;
   if (ngtcp2_crypto_generate_stateless_reset_token(
           tp.stateless_reset_token, qi->reset_secret,
@@ -513,9 +688,15 @@ int quic_conn_accept(struct quic_inst *qi, int path,
     return -EIO;
   }
   qi->stats.accepted++;
-  h->log(h, SFK_LOG_DEBUG, "%s: handshake from a client (%s path)",
+  if (known != SFK_PID_NONE)
+    qi->stats.hs_known++;
+  if (validated)
+    qi->stats.hs_validated++;
+  h->log(h, SFK_LOG_DEBUG, "%s: handshake from a client (%s path%s%s)",
          conn_addr(qc, a, sizeof(a)),
-         path == SFK_PATH_RELAY ? "relay" : "direct");
+         path == SFK_PATH_RELAY ? "relay" : "direct",
+         known != SFK_PID_NONE ? ", known address" : "",
+         validated ? ", address validated" : "");
   quic_conn_read(qc, path, from, fromlen, data, len);
   return 0;
 }
@@ -830,6 +1011,10 @@ static void conn_track_path(struct quic_conn *qc) {
   h->log(h, SFK_LOG_DEBUG, "peer %u: path now %s %s; %s", qc->pid,
          qc->path == SFK_PATH_RELAY ? "relay" : "direct",
          conn_addr(qc, b, sizeof(b)), why);
+  if ((qc->flags & QCF_HS_DONE) && qc->peer && qc->peer->conn == qc &&
+      (qc->flags & QCF_SERVER))
+    quic_peer_note_addr(qc->peer, (const struct sockaddr *)&qc->remote,
+                        qc->remotelen);
   if ((qc->flags & QCF_HS_DONE) && qc->peer && qc->peer->conn == qc)
     quic_peer_state(qc->peer, SFK_PEER_UP, qc->path,
                     (const struct sockaddr *)&qc->remote, qc->remotelen, 0,
@@ -1135,6 +1320,10 @@ void quic_conn_teardown(struct quic_conn *qc, int upcalls) {
   }
   if (p && p->conn == qc) {
     p->conn = NULL;
+    if ((qc->flags & (QCF_SERVER | QCF_HS_DONE)) ==
+        (QCF_SERVER | QCF_HS_DONE)) /* last used now */
+      quic_peer_note_addr(p, (const struct sockaddr *)&qc->remote,
+                          qc->remotelen);
     if (upcalls && !(qc->flags & QCF_QUIET))
       quic_peer_state(p, SFK_PEER_DOWN, qc->path,
                       (const struct sockaddr *)&qc->remote, qc->remotelen,

@@ -486,6 +486,54 @@ uint32_t quic_peer_by_addr(struct quic_inst *qi, const struct sockaddr *sa,
   return SFK_PID_NONE;
 }
 
+uint32_t quic_peer_known_src(struct quic_inst *qi, const struct sockaddr *sa,
+                             socklen_t len) {
+  const struct sfk_host *h = qi->h;
+  uint32_t pid = quic_peer_by_addr(qi, sa, len, 1);
+  uint64_t now = quic_now(qi);
+  struct quic_peer *p;
+  size_t i;
+
+  if (pid != SFK_PID_NONE)
+    return pid;
+  TAILQ_FOREACH(p, &qi->peers, link) {
+    if (!p->present || p->pid <= h->self_pid)
+      continue;
+    for (i = 0; i < QUIC_RECENT_ADDRS; i++) {
+      const struct quic_recent_addr *r = &p->recent[i];
+      if (r->addrlen && now - r->seen_ns < QUIC_RECENT_TTL_MS * MS &&
+          quic_addr_eq((const struct sockaddr *)&r->addr, r->addrlen, sa,
+                       len))
+        return p->pid;
+    }
+  }
+  return SFK_PID_NONE;
+}
+
+void quic_peer_note_addr(struct quic_peer *p, const struct sockaddr *sa,
+                         socklen_t len) {
+  struct quic_recent_addr *r, *slot = &p->recent[0];
+  size_t i;
+
+  if (len > sizeof(slot->addr))
+    return;
+  for (i = 0; i < QUIC_RECENT_ADDRS; i++) {
+    r = &p->recent[i];
+    if (r->addrlen &&
+        quic_addr_eq((const struct sockaddr *)&r->addr, r->addrlen, sa, len)) {
+      slot = r;
+      break;
+    }
+    if (!r->addrlen || r->seen_ns < slot->seen_ns)
+      slot = r; /* an empty one, else the least recently used */
+    if (!r->addrlen)
+      break;
+  }
+  memcpy(&slot->addr, sa, len);
+  slot->addrlen = len;
+  slot->seen_ns = quic_now(p->qi);
+}
+
 /*
  * A punch from the server side of a peer.  Without a connection: dial now
  * (it is up) unless it refused us.  With an established one older than a few
@@ -583,6 +631,13 @@ void quic_report(struct quic_inst *qi, struct sfk_report *r) {
   r->num(r, "migrations", (int64_t)s->migrations);
   r->num(r, "send_memory", (int64_t)qi->mem);
   r->num(r, "send_memory_limit", (int64_t)qi->cfg.send_memory);
+  /* Handshake admission under load (quic_conn_accept). */
+  r->begin(r, "handshakes", 0);
+  r->num(r, "from_known_address", (int64_t)s->hs_known);
+  r->num(r, "address_validated", (int64_t)s->hs_validated);
+  r->num(r, "retries_sent", (int64_t)s->retry_sent);
+  r->num(r, "evicted", (int64_t)s->hs_evicted);
+  r->end(r);
   r->str(r, "relay",
          !qi->relay_present ? "none"
          : qi->relay_usable ? "usable"
@@ -590,6 +645,7 @@ void quic_report(struct quic_inst *qi, struct sfk_report *r) {
   r->begin(r, "dropped", 0);
   r->num(r, "not_quic", (int64_t)s->drop_not_quic);
   r->num(r, "too_many_handshakes", (int64_t)s->drop_busy);
+  r->num(r, "bad_retry_token", (int64_t)s->drop_bad_token);
   r->num(r, "bad_initial", (int64_t)s->drop_bad_initial);
   r->num(r, "unknown_connection", (int64_t)s->drop_unknown_cid);
   r->num(r, "punch_from_unknown_address", (int64_t)s->drop_unknown_punch);

@@ -10,7 +10,7 @@
  *
  * The stateless reset secret is derived from the identity key, so a
  * restarted daemon can still reset connections its previous process
- * issued CIDs for.
+ * issued CIDs for; the Retry token secret likewise (another label).
  */
 #include <errno.h>
 #include <string.h>
@@ -23,6 +23,7 @@
 
 #define QUIC_ALPN "sfkit"
 #define QUIC_RESET_LABEL "sfkit-proxy stateless reset"
+#define QUIC_RETRY_LABEL "sfkit-proxy retry token"
 
 /* TLS 1.3 only; no middlebox compatibility mode (RFC 9001, 8.4). */
 static const char quic_priority[] =
@@ -79,6 +80,11 @@ int quic_tls_init(struct quic_inst *qi) {
   rv = gnutls_hmac_fast(GNUTLS_MAC_SHA256, id->key_der, id->key_der_len,
                         QUIC_RESET_LABEL, strlen(QUIC_RESET_LABEL),
                         qi->reset_secret);
+  /* Retry tokens: a restarted daemon still takes the ones it issued. */
+  if (rv >= 0)
+    rv = gnutls_hmac_fast(GNUTLS_MAC_SHA256, id->key_der, id->key_der_len,
+                          QUIC_RETRY_LABEL, strlen(QUIC_RETRY_LABEL),
+                          qi->retry_secret);
   if (rv < 0) {
     quic_tls_free(qi);
     return -EIO;
@@ -92,6 +98,7 @@ void quic_tls_free(struct quic_inst *qi) {
     qi->cred = NULL;
   }
   gnutls_memset(qi->reset_secret, 0, sizeof(qi->reset_secret));
+  gnutls_memset(qi->retry_secret, 0, sizeof(qi->retry_secret));
 }
 
 int quic_tls_session_new(struct quic_conn *qc) {
