@@ -41,8 +41,9 @@ static uint64_t writable_threshold(const struct quic_inst *qi) {
  * (peer_send_memory) and the instance (send_memory); stream_space() is 0
  * while either total is at its bound, so a peer that opens max_streams
  * streams and grants no credit makes the daemon stop reading from the
- * local services instead of queueing 128 KiB for each.  Streams refused
- * that way are woken once MEM_SLACK is free again.
+ * local services instead of queueing 128 KiB for each (at a bound each
+ * stream may still hold one chunk, QUIC_CHUNK, for requests and replies).
+ * Streams refused that way are woken once MEM_SLACK is free again.
  */
 #define MEM_SLACK (1024 * 1024)
 
@@ -247,16 +248,21 @@ static size_t stream_space(struct quic_stream *s) {
     return 0;
   if (used >= cap || unsent >= QUIC_UNSENT_MAX)
     return 0;
-  /* The peer's and everyone's bounds. */
-  if (s->qc && s->qc->mem >= s->qi->cfg.peer_send_memory) {
-    s->qc->mem_full = 1;
-    return 0;
-  }
-  if (s->qi->mem >= s->qi->cfg.send_memory) {
-    s->qi->mem_full = 1;
-    return 0;
-  }
   space = cap - used;
+  /* The peer's and everyone's bounds.  At a bound a stream may still hold
+   * one chunk of its own, so a request or a reply on a new stream gets
+   * through beside streams that wait for credit. */
+  if ((s->qc && s->qc->mem >= s->qi->cfg.peer_send_memory) ||
+      s->qi->mem >= s->qi->cfg.send_memory) {
+    if (s->qc && s->qc->mem >= s->qi->cfg.peer_send_memory)
+      s->qc->mem_full = 1;
+    if (s->qi->mem >= s->qi->cfg.send_memory)
+      s->qi->mem_full = 1;
+    if (used >= QUIC_CHUNK)
+      return 0;
+    if (space > QUIC_CHUNK - used)
+      space = QUIC_CHUNK - used;
+  }
   if (space > QUIC_UNSENT_MAX - unsent)
     space = QUIC_UNSENT_MAX - unsent;
   return (size_t)space;
