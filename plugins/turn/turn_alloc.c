@@ -15,11 +15,11 @@
 #include "turn.h"
 
 /* A probe when we sent through the allocation in the last 3 s but heard
- * nothing from the server for 8 s (peers keep alive every 5 s), at most
- * every 10 s. */
+ * nothing from the server for 6 s (peers keep alive every 5 s), at most
+ * every 6 s. */
 #define LIVE_TX_NS 3000000000ull
-#define LIVE_SILENT_NS 8000000000ull
-#define LIVE_EVERY_NS 10000000000ull
+#define LIVE_SILENT_NS 6000000000ull
+#define LIVE_EVERY_NS 6000000000ull
 /* A refused permission or channel may mean the server lost the
  * allocation (restarted): ask at most every 2 s. */
 #define CHECK_EVERY_NS 2000000000ull

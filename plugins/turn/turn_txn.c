@@ -227,6 +227,9 @@ static int take_credentials(struct turn *t, const struct stun_msg *m) {
 /* The reason phrase as printable text (it comes from the network). */
 static void reason_text(const uint8_t *r, size_t n, char *buf, size_t bufsz) {
   size_t i;
+  /* Some servers (coturn's 400) count a terminating NUL in the phrase. */
+  while (n && (r[n - 1] == '\0' || r[n - 1] == ' '))
+    n--;
   if (n >= bufsz)
     n = bufsz - 1;
   for (i = 0; i < n; i++)
