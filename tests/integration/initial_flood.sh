@@ -31,12 +31,7 @@ make_file www/f 4
 start_server http0 http www
 H0=$SERVER_PORT
 
-# fetch: 4 MiB from party 0's web server through party 1, sha256 checked.
-fetch() {
-  rm -f f.out
-  curl -sS --fail --socks5 "127.0.0.1:$P1_SOCKS" --max-time 5 -o f.out \
-    "http://10.0.0.0:$H0/f" 2>>curl.err && [ "$(sha_file f.out)" = "$(sha_file www/f)" ]
-}
+# fetch_f (lib.sh): 4 MiB from party 0's web server through party 1, sha256 checked.
 status0() {
   timeout 20 "$SFKIT_PROXY" status -c "$T/p0.yaml" >"$T/p0.status" 2>"$T/p0.status.err"
 }
@@ -59,14 +54,14 @@ flooded() { echo "$(($(tail -n 1 flood1.out) + $(tail -n 1 flood2.out)))"; }
 # --- 1. party 1 starts under the flood ----------------------------------------
 start_proxy p1 p1.yaml
 t0=$(now)
-wait_until 20 fetch || fail "party 1 moved no file within 20 s of its start under a flood of $(flooded) Initials: $(tail -n 2 curl.err)"
+wait_until 20 fetch_f || fail "party 1 moved no file within 20 s of its start under a flood of $(flooded) Initials: $(tail -n 2 curl.err)"
 log "1. under a flood of $(flooded)+ Initials: party 1 started and moved 4 MiB (sha256 equal) in $(elapsed "$t0") s"
 
 # --- 2. party 1 restarts under the flood ----------------------------------------
 kill_proxy p1
 start_proxy p1r p1.yaml
 t0=$(now)
-wait_until 20 fetch || fail "party 1 moved no file within 20 s of its restart under the flood: $(tail -n 2 curl.err)"
+wait_until 20 fetch_f || fail "party 1 moved no file within 20 s of its restart under the flood: $(tail -n 2 curl.err)"
 log "2. after a restart of party 1 (flood at $(flooded)): 4 MiB again in $(elapsed "$t0") s"
 
 # --- 3. party 1 from an address party 0 does not know -----------------------------
@@ -81,7 +76,7 @@ start_proxy p0r p0.yaml
 sleep 1
 start_proxy p1b p1.yaml
 t0=$(now)
-wait_until 20 fetch || fail "party 1 (peer-reflexive) moved no file within 20 s of its start under the flood: $(tail -n 2 curl.err)"
+wait_until 20 fetch_f || fail "party 1 (peer-reflexive) moved no file within 20 s of its start under the flood: $(tail -n 2 curl.err)"
 log "3. party 1 from an unpublished address (flood at $(flooded)): 4 MiB in $(elapsed "$t0") s"
 status0 || fail "status of party 0 failed: $(cat p0.status.err)"
 VALIDATED=$(stat_num address_validated)
@@ -93,7 +88,7 @@ log "   party 0: retries_sent $(stat_num retries_sent), address_validated $VALID
 kill_proxy p1b
 start_proxy p1c p1.yaml
 t0=$(now)
-wait_until 20 fetch || fail "party 1 (peer-reflexive) moved no file within 20 s of its restart under the flood: $(tail -n 2 curl.err)"
+wait_until 20 fetch_f || fail "party 1 (peer-reflexive) moved no file within 20 s of its restart under the flood: $(tail -n 2 curl.err)"
 log "4. party 1 restarted at that address (flood at $(flooded)): 4 MiB in $(elapsed "$t0") s"
 status0 || fail "status of party 0 failed: $(cat p0.status.err)"
 [ "$(stat_num from_known_address)" -gt "$KNOWN" ] ||

@@ -227,6 +227,15 @@ start_server() {
 # socks ARGS...: run socks_client.py (bounded), print its answer.
 socks() { timeout 60 "$PY" "$SOCKS_CLIENT" "$@"; }
 
+# fetch_f [SECONDS]: party 1 downloads www/f from party 0's HTTP server
+# (port $H0) through its SOCKS port, within SECONDS (10); 0 when the bytes
+# arrive and their SHA-256 equals the file's. Errors go to curl.err.
+fetch_f() {
+  rm -f "$T/f.out"
+  curl -sS --fail --socks5 "127.0.0.1:$P1_SOCKS" --max-time "${1:-10}" -o "$T/f.out" \
+    "http://10.0.0.0:$H0/f" 2>>"$T/curl.err" && [ "$(sha_file "$T/f.out")" = "$(sha_file "$T/www/f")" ]
+}
+
 # --- configs --------------------------------------------------------------------
 # write_config FILE PID SOCKS_PORT UDP_PORT KEYFILE PEERS [TRANSPORT_EXTRA] [SOCKS_EXTRA]
 #   PEERS: "pid,udp_port,pin pid,udp_port,pin ..." ("" = no peers)

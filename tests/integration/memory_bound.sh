@@ -24,11 +24,7 @@ mkdir www
 make_file www/f 4
 start_server http0 http www
 H0=$SERVER_PORT
-fetch() {
-  curl -sS --fail --socks5 "127.0.0.1:$P1_SOCKS" --max-time "${1:-20}" -o f.out \
-    "http://10.0.0.0:$H0/f" 2>curl.err && [ "$(sha_file f.out)" = "$(sha_file www/f)" ]
-}
-fetch || fail "no first transfer: $(cat curl.err)"
+fetch_f || fail "no first transfer: $(cat curl.err)"
 base=$(rss_kib "$(proxy_pid p0)")
 
 # party 0's service: once all 600 connections are in (party 1's

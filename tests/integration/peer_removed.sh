@@ -23,11 +23,7 @@ make_file www/big 64
 make_file www/f 2
 start_server http0 http www
 H0=$SERVER_PORT
-fetch() {
-  curl -sS --fail --socks5 "127.0.0.1:$P1_SOCKS" --max-time "${1:-10}" -o f.out \
-    "http://10.0.0.0:$H0/f" 2>curl.err && [ "$(sha_file f.out)" = "$(sha_file www/f)" ]
-}
-fetch 20 || fail "no first transfer: $(cat curl.err)"
+fetch_f 20 || fail "no first transfer: $(cat curl.err)"
 
 # reconf PEERS_YAML: party 0's registry lists exactly these peers; SIGHUP.
 reconf() {
@@ -64,13 +60,13 @@ grep -q 'transport.quic: peer 1 at .*: connection down (the peer left the regist
 grep -q 'peers: peer 0 (10.0.0.0) down: closed by the peer' p1.log || fail "A: party 1 still thinks it is connected"
 log "A: $(grep -m1 'connection down (the peer left the registry)' p0.log | sed 's/.*transport.quic: //; s/;.*//')"
 log "A: party 1: $(grep -m1 'peers: peer 0 (10.0.0.0) down' p1.log | sed 's/.*peers: //')"
-fetch 8 && fail "A: the removed party 1 still reaches party 0"
+fetch_f 8 && fail "A: the removed party 1 still reaches party 0"
 
 # --- B: back, with another pin ----------------------------------------------------------
 reconf "$(entry 1 "$P1_UDP" "$ZERO_PIN")"
 wait_until 10 grep -q "certificate pin $P1_PIN does not match the registry's $ZERO_PIN" p0.log ||
   fail "B: party 0 did not refuse the re-keyed party 1: $(grep 'peer 1' p0.log | tail -n 2)"
-fetch 5 && fail "B: the re-keyed party 1 reaches party 0"
+fetch_f 5 && fail "B: the re-keyed party 1 reaches party 0"
 log "B: $(grep -m1 'does not match the registry' p0.log | sed 's/.*transport.quic: //')"
 
 # --- C: one pin for two PIDs ------------------------------------------------------------
@@ -78,12 +74,12 @@ free_port U2 udp
 reconf "$(entry 1 "$P1_UDP" "$P1_PIN")"$'\n'"$(entry 2 "$U2" "$P1_PIN")"
 wait_until 15 grep -q "certificate pin $P1_PIN is published for PIDs 1 and 2" p0.log ||
   fail "C: no clear refusal of a shared pin: $(grep -E 'peer 1|pin' p0.log | tail -n 3)"
-fetch 5 && fail "C: a pin shared by two PIDs was accepted"
+fetch_f 5 && fail "C: a pin shared by two PIDs was accepted"
 log "C: $(grep -m1 'is published for PIDs' p0.log | sed 's/.*transport.quic: //')"
 
 # --- D: the right entry -------------------------------------------------------------------
 reconf "$(entry 1 "$P1_UDP" "$P1_PIN")"
-wait_until 20 fetch 5 || fail "D: party 1 does not connect again: $(tail -n 2 curl.err)"
+wait_until 20 fetch_f 5 || fail "D: party 1 does not connect again: $(tail -n 2 curl.err)"
 log "D: party 1 is back; 2 MiB sha256 equal"
 stop_all
 pass

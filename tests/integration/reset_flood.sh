@@ -20,11 +20,7 @@ mkdir www
 make_file www/f 1
 start_server http0 http www
 H0=$SERVER_PORT
-fetch() {
-  curl -sS --fail --socks5 "127.0.0.1:$P1_SOCKS" --max-time "${1:-10}" -o f.out \
-    "http://10.0.0.0:$H0/f" 2>>curl.err && [ "$(sha_file f.out)" = "$(sha_file www/f)" ]
-}
-fetch 20 || fail "no first transfer: $(cat curl.err)"
+fetch_f 20 || fail "no first transfer: $(cat curl.err)"
 
 # the flood: 64 sources, bursts of 50 packets every 10 ms, until killed
 "$PY" - "$P0_UDP" >flood.out 2>flood.err <<'PYEOF' &
@@ -63,7 +59,7 @@ wait_until 15 _reset ||
 dt=$(elapsed "$t0")
 lt "$dt" 8 || fail "the stateless reset came only after $dt s"
 log "under a flood of $(tail -n 1 flood.out)+ junk packets: party 1 got party 0's stateless reset $dt s after the restart"
-wait_until 15 fetch 3 || fail "no new connection under the flood: $(tail -n 2 curl.err)"
+wait_until 15 fetch_f 3 || fail "no new connection under the flood: $(tail -n 2 curl.err)"
 log "a new connection works under the flood"
 kill "$FLOOD"
 stop_all
