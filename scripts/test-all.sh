@@ -1,6 +1,8 @@
 #!/bin/bash
 # The test command: install the Debian packages, build and `make check` in
-# build/, the same with ASan+UBSan in build-san/, then `make distcheck`.
+# build/, the same with ASan+UBSan in build-san/ (with clang also the
+# libFuzzer targets, whose smoke runs join its `make check`: about 1.5 min),
+# then `make distcheck`.
 # The last line is the union summary "N passed, N failed" (failed counts
 # FAIL, ERROR and XPASS of both test suites; a build that fails counts as one
 # failed test, and distcheck as one test). Exit status 0 only if nothing failed.
@@ -129,8 +131,12 @@ build_ok=$?
 
 # --- 4. ASan + UBSan ------------------------------------------------------------------
 SAN_CC=gcc
-command -v clang >/dev/null 2>&1 && SAN_CC=clang
-build_and_check build-san --enable-sanitizers --enable-werror CC="$SAN_CC"
+SAN_FUZZ=
+if command -v clang >/dev/null 2>&1; then
+  SAN_CC=clang
+  SAN_FUZZ=--enable-fuzz # libFuzzer comes with clang: tests/fuzz/smoke.sh
+fi
+build_and_check build-san --enable-sanitizers --enable-werror $SAN_FUZZ CC="$SAN_CC"
 
 # --- 5. distcheck --------------------------------------------------------------------
 if [ "$build_ok" = 0 ]; then
