@@ -179,16 +179,14 @@ static int f_cfg_duration_ms(const struct sfk_host *h,
 static int f_udp_send(const struct sfk_host *h, int path,
                       const struct sockaddr *to, socklen_t tolen,
                       const uint8_t *buf, size_t len, size_t gso) {
-  if ((path != SFK_PATH_DIRECT && path != SFK_PATH_RELAY) || !to ||
-      len == 0 || len > 65507 || gso > len)
+  /* No relay (path_info says -ENOENT, relay_mode none): direct only. */
+  if (path != SFK_PATH_DIRECT || !to || len == 0 || len > 65507 || gso > len)
     abort();
   if (!((to->sa_family == AF_INET && tolen == sizeof(struct sockaddr_in)) ||
         (to->sa_family == AF_INET6 && tolen == sizeof(struct sockaddr_in6))))
     abort();
   volatile uint8_t x = buf[0] ^ buf[len - 1];
   (void)x;
-  if (path == SFK_PATH_RELAY)
-    return -ENETUNREACH; /* no relay (the answer to a relayed datagram) */
   for (size_t o = 0, g = gso ? gso : len; o < len; o += g)
     sq_push(party_of(h) == &parties[1], to, tolen, buf + o,
             len - o < g ? len - o : g);
