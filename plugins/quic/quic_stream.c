@@ -619,10 +619,12 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id,
   }
   if (s->role == QS_ACCEPTOR && !(s->flags & QSF_HDR)) {
     size_t n = 0;
+    /* A stream already being reset (bad header, unverified connection)
+     * takes no header: its bytes go back as connection credit below,
+     * like the rest of a packet after a bad header, or the window
+     * shrinks by everything that arrives before the reset is sent. */
     if (!(s->flags & (QSF_SHUT_REQ | QSF_STOP_REQ | QSF_FREE)))
       n = stream_take_header(s, conn, data, len, fin);
-    else
-      n = len;
     data += n;
     len -= n;
     if (!s->app) {
