@@ -238,6 +238,14 @@ static void allocate_refused(struct turn *t, int code, const char *reason) {
   }
 }
 
+/* 401/403 to an Allocate or a Refresh: the same failure, the same hint. */
+static void credentials_refused(struct turn *t, int code, const char *reason) {
+  alloc_fail(t, -EACCES, BO_CREDENTIALS,
+             " (check 'username' and 'password_file' in transport.relay)",
+             "TURN server %s refused the credentials of user '%s' (%d %s)",
+             t->cfg.uri, t->cfg.user, code, reason);
+}
+
 void turn_alloc_answer(struct turn *t, int kind, int err, int code,
                        const char *reason, const struct stun_msg *m) {
   const struct sfk_host *h = t->h;
@@ -252,11 +260,7 @@ void turn_alloc_answer(struct turn *t, int kind, int err, int code,
     if (err == 0)
       alloc_ready(t, m);
     else if (err == -EACCES)
-      alloc_fail(t, err, BO_CREDENTIALS,
-                 " (check 'username' and 'password_file' in transport.relay)",
-                 "TURN server %s refused the credentials of user '%s' "
-                 "(%d %s)",
-                 t->cfg.uri, t->cfg.user, code, reason);
+      credentials_refused(t, code, reason);
     else if (err == -EPROTO && code)
       allocate_refused(t, code, reason);
     else if (err == -ETIMEDOUT)
@@ -300,11 +304,7 @@ void turn_alloc_answer(struct turn *t, int kind, int err, int code,
                TURN_ATTEMPTS);
       alloc_lost(t, err, w);
     } else if (err == -EACCES) {
-      alloc_fail(t, err, BO_CREDENTIALS,
-                 " (check 'username' and 'password_file' in transport.relay)",
-                 "TURN server %s refused the credentials of user '%s' "
-                 "(%d %s)",
-                 t->cfg.uri, t->cfg.user, code, reason);
+      credentials_refused(t, code, reason);
     } else {
       char w[192];
       snprintf(w, sizeof w, "Refresh refused: %d %s", code, reason);
