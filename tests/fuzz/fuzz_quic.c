@@ -61,6 +61,7 @@
 
 #include "identity.h"
 #include "plugins/quic/quic.h"
+#include "tests/fuzz/fake_host.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -80,8 +81,6 @@ struct party {
 static struct party parties[2]; /* A, B */
 
 static struct ev_loop *loop;
-static uint64_t now;
-static int verbose; /* FUZZ_QUIC_LOG=1: the plugins' messages to stderr */
 static struct sockaddr_storage pid3, stranger4, stranger6;
 static socklen_t pid3len, stranger4len, stranger6len;
 
@@ -120,28 +119,6 @@ static void sq_push(int from, const struct sockaddr *to, socklen_t tolen,
   memcpy(e->b, b, len);
 }
 
-static uint64_t f_now(const struct sfk_host *h) {
-  (void)h;
-  return now;
-}
-static int f_log_enabled(const struct sfk_host *h, int level) {
-  (void)h;
-  (void)level;
-  return 1; /* format every message: a bad format would show */
-}
-static void f_log(const struct sfk_host *h, int level, const char *fmt, ...)
-    SFK_PRINTF(3, 4);
-static void f_log(const struct sfk_host *h, int level, const char *fmt, ...) {
-  char buf[1024];
-  va_list ap;
-  (void)h;
-  (void)level;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (verbose)
-    fprintf(stderr, "quic[%d]: %s\n", level, buf);
-}
 static void f_cfg_error(const struct sfk_host *h, const struct sfk_cfg_node *n,
                         const char *fmt, ...) SFK_PRINTF(3, 4);
 static void f_cfg_error(const struct sfk_host *h, const struct sfk_cfg_node *n,
@@ -703,7 +680,7 @@ static void stream_cmd(uint8_t c) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   const char *dir = getenv("FUZZ_QUIC_SEEDS");
   (void)argc, (void)argv;
-  verbose = getenv("FUZZ_QUIC_LOG") != NULL;
+  fake_log_verbose = getenv("FUZZ_QUIC_LOG") != NULL; /* FUZZ_QUIC_LOG=1 */
   setup_once();
   if (dir && *dir) {
     make_seeds(dir);

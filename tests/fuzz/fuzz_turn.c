@@ -32,35 +32,15 @@
 #include <string.h>
 
 #include "plugins/turn/turn.h"
+#include "tests/fuzz/fake_host.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 extern const struct sfk_plugin_desc sfkit_proxy_plugin;
 
 static struct ev_loop *loop;
-static uint64_t now;
 static unsigned rnd;
 static const uint8_t *in_lo, *in_hi; /* the record being handled */
 
-static uint64_t f_now(const struct sfk_host *h) {
-  (void)h;
-  return now;
-}
-static int f_log_enabled(const struct sfk_host *h, int level) {
-  (void)h;
-  (void)level;
-  return 1; /* format every message: a bad format would show */
-}
-static void f_log(const struct sfk_host *h, int level, const char *fmt, ...)
-    SFK_PRINTF(3, 4);
-static void f_log(const struct sfk_host *h, int level, const char *fmt, ...) {
-  char buf[1024];
-  va_list ap;
-  (void)h;
-  (void)level;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-}
 static int f_random(const struct sfk_host *h, void *buf, size_t len) {
   (void)h;
   memset(buf, (int)(++rnd & 0xff), len);
