@@ -195,3 +195,30 @@ check_relay_bytes() {
   ((i >= $1 * 1048576 && o >= $1 * 1048576)) ||
     fail "only $i bytes in / $o bytes out through coturn's relayed addresses (want >= $1 MiB each)"
 }
+
+# relay_pair_transfer WHY_B DIRECT_WHAT: parties a and b are up via relay at
+# each other's relayed address (the scenario's R[a], R[b]), b's path_why
+# contains WHY_B; RELAY_MB MiB each way from each side, SHA-256 equal, all
+# of it through coturn's relayed addresses; coturn granted an allocation
+# to each; both still via relay after it, and no direct path ever came up
+# (the failure says "a direct path DIRECT_WHAT").
+relay_pair_transfer() {
+  local line n
+  line=$(up_line b a relay "${R[a]}" 20) || exit 1
+  log "b: $line"
+  line=$(up_line a b relay "${R[b]}" 20) || exit 1
+  log "a: $line"
+  check_peer_path a b relay "${R[b]}" "reached our relayed address"
+  check_peer_path b a relay "${R[a]}" "$1"
+
+  lab_transfer b a "$RELAY_MB"
+  lab_transfer a b "$RELAY_MB"
+  check_relay_bytes $((2 * RELAY_MB))
+  n=$(lab_turn_allocations)
+  [ "$n" -ge 2 ] || fail "coturn granted $n allocation(s), want one per party at least"
+  log "coturn granted $n allocation(s)"
+  check_peer_path a b relay "${R[b]}" "reached our relayed address"
+  check_peer_path b a relay "${R[a]}" "$1"
+  ! grep -q 'up via direct' "$LAB_DIR/a/proxy.log" "$LAB_DIR/b/proxy.log" ||
+    fail "a direct path $2: $(grep -h 'up via direct' "$LAB_DIR"/[ab]/proxy.log)"
+}

@@ -31,23 +31,7 @@ for n in a b; do
   v=$(check_status "$n" relay.mode '^always$') || exit 1
 done
 
-line=$(up_line b a relay "${R[a]}" 20) || exit 1
-log "b: $line"
-line=$(up_line a b relay "${R[b]}" 20) || exit 1
-log "a: $line"
-check_peer_path a b relay "${R[b]}" "reached our relayed address"
-check_peer_path b a relay "${R[a]}" "relay mode 'always'"
-
-lab_transfer b a "$RELAY_MB"
-lab_transfer a b "$RELAY_MB"
-check_relay_bytes $((2 * RELAY_MB))
-n=$(lab_turn_allocations)
-[ "$n" -ge 2 ] || fail "coturn granted $n allocation(s), want one per party at least"
-log "coturn granted $n allocation(s)"
-check_peer_path a b relay "${R[b]}" "reached our relayed address"
-check_peer_path b a relay "${R[a]}" "relay mode 'always'"
-! grep -q 'up via direct' "$LAB_DIR/a/proxy.log" "$LAB_DIR/b/proxy.log" ||
-  fail "a direct path in relay mode always: $(grep -h 'up via direct' "$LAB_DIR"/[ab]/proxy.log)"
+relay_pair_transfer "relay mode 'always'" "in relay mode always"
 check_no_secrets
 lab_proxy_stop_all
 pass "a ${R[a]} <-> b ${R[b]} through the relay only, $RELAY_MB MiB each way from each side"
