@@ -109,6 +109,11 @@ _Static_assert(QUIC_TXBUF >= QUIC_GSO_BYTES, "txbuf holds a GSO batch");
 #define QUIC_SR_PER_SOURCE 3
 #define QUIC_SR_SOURCES 256
 #define QUIC_SR_PER_SEC 100
+/* Retry packets: at most QUIC_RETRY_PER_SOURCE a second to one source
+ * address (slots as for stateless resets).  No budget in all: a flood
+ * from many addresses must not deny a real client the Retry it needs to
+ * get in under load (a Retry is smaller than the Initial it answers). */
+#define QUIC_RETRY_PER_SOURCE 3
 /* Punch datagram: first byte in 0x40..0x7f, too short to be QUIC. */
 #define QUIC_PUNCH "\x7f" "sfkit-punch"
 #define QUIC_PUNCH_LEN 12
@@ -164,6 +169,7 @@ struct quic_stats {
   uint64_t drop_not_quic;     /* neither a punch nor a QUIC header */
   uint64_t drop_busy;         /* no handshake slot and no Retry sent */
   uint64_t drop_bad_token;    /* an Initial with an invalid Retry token */
+  uint64_t drop_retry_limit;  /* owed a Retry, over its source's budget */
   /* handshake admission (quic_conn_accept) */
   uint64_t hs_known;          /* admitted from a known peer address */
   uint64_t hs_evicted;        /* handshakes ended to make room */
@@ -373,6 +379,7 @@ struct quic_inst {
     uint64_t key, window_ns;
     unsigned count;
   } sr[QUIC_SR_SOURCES];
+  struct quic_sr_slot retry_rl[QUIC_SR_SOURCES]; /* Retry, per source */
   char unknown_warned_pin[SFK_PIN_SIZE];
   uint8_t txbuf[QUIC_TXBUF];
 };
@@ -387,6 +394,12 @@ void quic_flush(struct quic_inst *qi);
 /* "ip:port" for logs. */
 const char *quic_addr_str(const struct sockaddr *sa, socklen_t len,
                           char *buf, size_t bufsz);
+/* The rate slot of source `from` in tab (QUIC_SR_SOURCES slots), its
+ * count started afresh when another source or a new second took it. */
+struct quic_sr_slot *quic_src_slot(struct quic_inst *qi,
+                                   struct quic_sr_slot *tab,
+                                   const struct sockaddr *from,
+                                   socklen_t fromlen, uint64_t now);
 int quic_addr_eq(const struct sockaddr *a, socklen_t alen,
                  const struct sockaddr *b, socklen_t blen);
 

@@ -471,6 +471,8 @@ int quic_conn_connect(struct quic_peer *p, int path) {
  *  - An Initial with a valid token is always admitted: when its capacity
  *    (address, IP or pool) is full, the oldest handshake there ends
  *    (evicted), preferring one whose client never proved its address.
+ *    At most QUIC_RETRY_PER_SOURCE Retries a second go to one source
+ *    address; its further Initials are dropped (a client retransmits).
  *  - An invalid or expired Retry token: dropped.  Other tokens (NEW_TOKEN,
  *    which we never issue) count as none.
  * Counters: status' transport "handshakes" and "dropped" objects.
@@ -529,7 +531,8 @@ static void hs_evict(struct quic_inst *qi, struct hs_group *g) {
   qi->stats.hs_evicted++;
 }
 
-/* Answer an Initial with a Retry carrying our address validation token. */
+/* Answer an Initial with a Retry carrying our address validation token;
+ * -EAGAIN when its source had its Retries for this second. */
 static int send_retry(struct quic_inst *qi, int path,
                       const struct sockaddr *from, socklen_t fromlen,
                       const ngtcp2_pkt_hd *hd) {
@@ -538,7 +541,14 @@ static int send_retry(struct quic_inst *qi, int path,
   uint8_t buf[256];
   ngtcp2_cid scid;
   ngtcp2_ssize tokenlen, n;
+  struct quic_sr_slot *rl =
+      quic_src_slot(qi, qi->retry_rl, from, fromlen, quic_now(qi));
 
+  if (rl->count >= QUIC_RETRY_PER_SOURCE) {
+    qi->stats.drop_retry_limit++;
+    return -EAGAIN;
+  }
+  rl->count++;
   scid.datalen = QUIC_SCIDLEN;
   if (gnutls_rnd(GNUTLS_RND_NONCE, scid.data, scid.datalen) != 0)
     return -1;
@@ -619,8 +629,11 @@ int quic_conn_accept(struct quic_inst *qi, int path,
   else
     loaded = pool.n >= QUIC_HS_RETRY_AT || same_ip_g.n >= QUIC_HS_PER_IP;
   if (loaded && !validated) {
-    if (send_retry(qi, path, from, fromlen, &hd) == 0)
+    rv = send_retry(qi, path, from, fromlen, &hd);
+    if (rv == 0)
       return 0;
+    if (rv == -EAGAIN)
+      return -EBUSY; /* this source had its Retries for this second */
     qi->stats.drop_busy++;
     h->log(h, SFK_LOG_DEBUG, "%s: too many handshakes in progress; dropped",
            quic_addr_str(from, fromlen, a, sizeof(a)));

@@ -646,6 +646,7 @@ void quic_report(struct quic_inst *qi, struct sfk_report *r) {
   r->num(r, "not_quic", (int64_t)s->drop_not_quic);
   r->num(r, "too_many_handshakes", (int64_t)s->drop_busy);
   r->num(r, "bad_retry_token", (int64_t)s->drop_bad_token);
+  r->num(r, "retry_rate_limited", (int64_t)s->drop_retry_limit);
   r->num(r, "bad_initial", (int64_t)s->drop_bad_initial);
   r->num(r, "unknown_connection", (int64_t)s->drop_unknown_cid);
   r->num(r, "punch_from_unknown_address", (int64_t)s->drop_unknown_punch);

@@ -289,19 +289,28 @@ static uint64_t sr_key(const struct quic_inst *qi, const struct sockaddr *sa,
   return h | 1; /* 0 marks a free slot */
 }
 
-/* May we send a stateless reset to this source now? */
-static int sr_budget(struct quic_inst *qi, const struct sockaddr *from,
-                     socklen_t fromlen, uint64_t now) {
-  const struct sfk_host *h = qi->h;
+struct quic_sr_slot *quic_src_slot(struct quic_inst *qi,
+                                   struct quic_sr_slot *tab,
+                                   const struct sockaddr *from,
+                                   socklen_t fromlen, uint64_t now) {
   uint64_t key = sr_key(qi, from, fromlen);
-  struct quic_sr_slot *s = &qi->sr[key % QUIC_SR_SOURCES];
-  int peer = 0;
+  struct quic_sr_slot *s = &tab[key % QUIC_SR_SOURCES];
 
   if (s->key != key || now - s->window_ns >= 1000000000u) {
     s->key = key; /* a new source takes the slot over */
     s->window_ns = now;
     s->count = 0;
   }
+  return s;
+}
+
+/* May we send a stateless reset to this source now? */
+static int sr_budget(struct quic_inst *qi, const struct sockaddr *from,
+                     socklen_t fromlen, uint64_t now) {
+  const struct sfk_host *h = qi->h;
+  struct quic_sr_slot *s = quic_src_slot(qi, qi->sr, from, fromlen, now);
+  int peer = 0;
+
   if (s->count >= QUIC_SR_PER_SOURCE)
     return 0;
   for (size_t i = 0, n = h->peer_count(h); i < n && !peer; i++) {

@@ -11,7 +11,10 @@
 #      with a wrong published port for it: a peer-reflexive client), and
 #      still gets in within 20 s (through a Retry under load);
 #   4. restarts there, and is admitted as a known address (one its
-#      verified connection used), without a Retry.
+#      verified connection used), without a Retry;
+# and 5. one source sending 200 Initials in 2 s gets at most 3 Retries a
+#      second (QUIC_RETRY_PER_SOURCE): party 0 counts the rest as
+#      retry_rate_limited.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -95,7 +98,18 @@ status0 || fail "status of party 0 failed: $(cat p0.status.err)"
   fail "party 1's restart was not admitted as a known address (from_known_address $(stat_num from_known_address))"
 [ "$(stat_num address_validated)" = "$VALIDATED" ] ||
   fail "party 1's restart from a recently verified address needed a Retry"
-log "party 0's transport: $(sed -n '/^transport.quic:/,$p' p0.status | grep -E 'accepted|handshakes_failed|known|validated|retries|evicted|too_many|bad_retry' | tr -s ' ' | tr '\n' ';')"
+# --- 5. one source cannot draw a Retry for every Initial -------------------------
+L0=$(stat_num retry_rate_limited)
+timeout 20 "$FLOOD_TOOL" --rate 100 --sources 1 --duration 2 "127.0.0.1:$P0_UDP" >flood3.out 2>flood3.err ||
+  fail "the one-source flood failed: $(cat flood3.err)"
+status0 || fail "status of party 0 failed: $(cat p0.status.err)"
+L1=$(stat_num retry_rate_limited)
+# 200 Initials: at most 3 Retries in each of 2-3 seconds, a few more when
+# a flood source sharing its slot restarts the count
+[ "$((L1 - L0))" -ge 150 ] ||
+  fail "one source sent 200 Initials in 2 s and only $((L1 - L0)) were refused a Retry (retry_rate_limited $L0 -> $L1)"
+log "5. one source, 200 Initials in 2 s: $((L1 - L0)) got no Retry (its budget is 3 a second)"
+log "party 0's transport: $(sed -n '/^transport.quic:/,$p' p0.status | grep -E 'accepted|handshakes_failed|known|validated|retries|evicted|too_many|bad_retry|retry_rate' | tr -s ' ' | tr '\n' ';')"
 kill "$FLOOD1" "$FLOOD2"
 wait "$FLOOD1" "$FLOOD2" 2>/dev/null
 log "floods: $(tail -n 1 flood1.out), $(tail -n 1 flood2.out)"
