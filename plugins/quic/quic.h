@@ -81,6 +81,10 @@ _Static_assert(QUIC_TXBUF >= QUIC_GSO_BYTES, "txbuf holds a GSO batch");
  * way per round trip, and a wakeup of the peer for nothing.  Well below
  * the max_ack_delay we announce (25 ms), so the peer's timers hold. */
 #define QUIC_ACK_HOLD_NS (1000 * 1000)
+/* congestion: auto: network paths (direct or relayed) get QUIC_CC_NETWORK,
+ * loopback peers CUBIC (see quic_conn.c conn_settings). */
+#define QUIC_CC_AUTO (-1)
+#define QUIC_CC_NETWORK NGTCP2_CC_ALGO_BBR
 /* Bytes a stream sends before the next one in sendq gets its turn. */
 #define QUIC_RR_QUANTUM (64 * 1024)
 /* Packets written per connection per flush before yielding to the loop. */
@@ -146,7 +150,7 @@ struct quic_cfg {
   uint64_t idle_timeout_ms;
   uint64_t keepalive_ms;
   uint64_t handshake_timeout_ms;
-  int cc_algo; /* ngtcp2_cc_algo */
+  int cc_algo; /* ngtcp2_cc_algo, or QUIC_CC_AUTO */
   uint64_t stream_window;
   uint64_t conn_window;
   uint64_t max_streams;
@@ -271,6 +275,7 @@ struct quic_conn {
    * move between paths is a path change for ngtcp2 even when the peer's
    * address is the same on both. */
   int path; /* enum sfk_path */
+  int cc_algo; /* ngtcp2_cc_algo chosen for this connection */
   struct sockaddr_storage local, remote;
   socklen_t locallen, remotelen;
   ngtcp2_cid cids[QUIC_MAX_CIDS]; /* DCIDs that route to us */
@@ -388,6 +393,8 @@ struct quic_inst {
 uint64_t quic_now(const struct quic_inst *qi);
 /* "10 s", "500 ms", "2.5 s" for messages. */
 const char *quic_dur_str(uint64_t ms, char *buf, size_t bufsz);
+/* "cubic", "bbr", ... for a ngtcp2_cc_algo; "auto" for QUIC_CC_AUTO. */
+const char *quic_cc_name(int cc_algo);
 /* Make sure quic_flush() runs before the loop blocks again. */
 void quic_kick(struct quic_inst *qi);
 void quic_flush(struct quic_inst *qi);

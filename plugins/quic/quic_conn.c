@@ -303,7 +303,8 @@ static void conn_settings(struct quic_conn *qc, ngtcp2_settings *st,
   ngtcp2_settings_default(st);
   st->rand_ctx.native_handle = qc;
   st->initial_ts = quic_now(qi);
-  st->cc_algo = (ngtcp2_cc_algo)cfg->cc_algo;
+  st->cc_algo = cfg->cc_algo == QUIC_CC_AUTO ? QUIC_CC_NETWORK
+                                             : (ngtcp2_cc_algo)cfg->cc_algo;
   st->max_window = cfg->conn_window;
   st->max_stream_window = cfg->stream_window;
   st->handshake_timeout = cfg->handshake_timeout_ms * NGTCP2_MILLISECONDS;
@@ -331,7 +332,10 @@ static void conn_settings(struct quic_conn *qc, ngtcp2_settings *st,
       st->max_window = QUIC_LOOP_CONN_WINDOW;
     if (st->max_stream_window > QUIC_LOOP_STREAM_WINDOW)
       st->max_stream_window = QUIC_LOOP_STREAM_WINDOW;
+    if (cfg->cc_algo == QUIC_CC_AUTO)
+      st->cc_algo = NGTCP2_CC_ALGO_CUBIC;
   }
+  qc->cc_algo = st->cc_algo;
 
   ngtcp2_transport_params_default(tp);
   tp->initial_max_stream_data_bidi_local =

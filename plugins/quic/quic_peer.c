@@ -599,6 +599,7 @@ void quic_op_peer_report(void *self, uint32_t pid, struct sfk_report *r) {
     r->num(r, "rtt_us", (int64_t)(cs.smoothed_rtt / NGTCP2_MICROSECONDS));
     r->num(r, "rttvar_us", (int64_t)(cs.rttvar / NGTCP2_MICROSECONDS));
     r->num(r, "min_rtt_us", (int64_t)(cs.min_rtt / NGTCP2_MICROSECONDS));
+    r->str(r, "congestion", quic_cc_name(qc->cc_algo));
     r->num(r, "cwnd", (int64_t)cs.cwnd);
     r->num(r, "bytes_in_flight", (int64_t)cs.bytes_in_flight);
     r->num(r, "pto_count", (int64_t)cs.pto_count);

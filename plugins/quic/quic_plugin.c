@@ -36,42 +36,51 @@
  * handshake_timeout (10s) Give up a handshake after this long; a stream
  *                         opened to a peer that cannot be reached gets
  *                         status 0x04 (host unreachable) within this time.
- * congestion (cubic)      cubic | reno | bbr | bbr2.  Cubic is ngtcp2's
- *                         default and the most tested there; bbr/bbr2 can
- *                         do better on long lossy paths and are one line
- *                         of config away.
- * stream_window (16 MiB)  Upper bound of ngtcp2's per-stream receive window
- *                         auto-tuning.  One stream must fill a fast long
- *                         path: 16 MiB covers 1 Gbit/s at 130 ms RTT.  The
+ * congestion (auto)       auto | cubic | reno | bbr | bbr2.  auto: BBR on
+ *                         network paths (direct or relayed), CUBIC towards
+ *                         loopback peers.  On the emulated WAN (bench/wan,
+ *                         docs/performance.md) BBR kept one connection at
+ *                         hundreds of Mbit/s under 0.1-1 % random loss
+ *                         where CUBIC (ours and the kernel's) fell to a
+ *                         few, and BBR2 (ngtcp2 0.12) was slower without
+ *                         loss.  Loopback has no loss and CUBIC measured
+ *                         best there.
+ * stream_window (128 MiB) Upper bound of ngtcp2's per-stream receive window
+ *                         auto-tuning.  ngtcp2 sends new credit when half
+ *                         the window is used, so a stream moves at most
+ *                         window / 2 per round trip: one stream at 1 Gbit/s
+ *                         needs 2 x 12.5 MB at 100 ms, and more while a
+ *                         router queue lengthens the round trip (16 MiB
+ *                         held one stream near 450 Mbit/s there).  The
  *                         window starts at 256 KiB and only grows while the
  *                         daemon drains data quickly, so slow or idle
  *                         streams never get (or hold) large credit.
- * conn_window (64 MiB)    Same for the whole connection (all streams of a
- *                         peer): a few streams at full speed at once.  This
- *                         also bounds what a peer can make the daemon
- *                         buffer for it.  Starts at 1 MiB.
+ *                         Capped by conn_window when only that is set.
+ * conn_window (128 MiB)   Same for the whole connection (all streams of a
+ *                         peer).  This also bounds what a peer can make
+ *                         the daemon buffer for it.  Starts at 1 MiB.
  * max_streams (4096)      Concurrent bidirectional streams a peer may open
  *                         to us (MPC programs open hundreds of sockets).
- * send_buffer (16 MiB)    Per-stream cap on bytes queued but not yet
+ * send_buffer (64 MiB)    Per-stream cap on bytes queued but not yet
  *                         acknowledged, so it caps what one stream has in
- *                         flight: like stream_window it must cover the
- *                         bandwidth-delay product (1 Gbit/s * 100 ms =
- *                         12.5 MB).  At most QUIC_UNSENT_MAX of the bytes
- *                         wait for ngtcp2.  stream_space() reports what is
- *                         left, so a slow path pushes back on the TCP
- *                         reader.  Memory is allocated in 16 KiB chunks as
- *                         bytes are queued and freed as they are acked:
- *                         an idle stream holds no buffer at all.
- * peer_send_memory (64 MiB) Send-buffer memory of all streams to one peer
+ *                         flight: BBR keeps up to twice the bandwidth-delay
+ *                         product in flight (1 Gbit/s * 100 ms = 12.5 MB,
+ *                         more with a queue).  At most QUIC_UNSENT_MAX of
+ *                         the bytes wait for ngtcp2.  stream_space()
+ *                         reports what is left, so a slow path pushes back
+ *                         on the TCP reader.  Memory is allocated in 16 KiB
+ *                         chunks as bytes are queued and freed as they are
+ *                         acked: an idle stream holds no buffer at all.
+ * peer_send_memory (128 MiB) Send-buffer memory of all streams to one peer
  *                         together, and send_memory (256 MiB) of all
  *                         streams: at the bound, streams report no space
  *                         and the daemon stops reading from their TCP
  *                         sockets.  A peer that opens max_streams streams
  *                         and grants no credit cannot make us queue more
  *                         than peer_send_memory for it (instead of
- *                         max_streams * 128 KiB).  Large enough for a few
- *                         streams at 1 Gbit/s over 100 ms (12.5 MB each in
- *                         flight).
+ *                         max_streams * 128 KiB).  Per peer, then, at most
+ *                         conn_window + peer_send_memory (256 MiB) is held
+ *                         for it, whatever it does.
  * loopback_payload (16384) UDP payload for a peer on a loopback address
  *                         (127.0.0.0/8, ::1), whose path is this host's
  *                         loopback device (MTU 64 KiB): 11x fewer packets
@@ -133,6 +142,21 @@ const char *quic_dur_str(uint64_t ms, char *buf, size_t bufsz) {
     snprintf(buf, bufsz, "%" PRIu64 ".%" PRIu64 " s", ms / 1000,
              ms % 1000 / 100);
   return buf;
+}
+
+const char *quic_cc_name(int cc_algo) {
+  switch (cc_algo) {
+  case NGTCP2_CC_ALGO_RENO:
+    return "reno";
+  case NGTCP2_CC_ALGO_CUBIC:
+    return "cubic";
+  case NGTCP2_CC_ALGO_BBR:
+    return "bbr";
+  case NGTCP2_CC_ALGO_BBR2:
+    return "bbr2";
+  default:
+    return "auto";
+  }
 }
 
 const char *quic_addr_str(const struct sockaddr *sa, socklen_t len,
@@ -432,24 +456,26 @@ static int parse_cfg(const struct sfk_host *h, const struct sfk_cfg_node *cfg,
                             &c->relay_fallback_ms) != 0;
   bad |= h->cfg_duration_ms(h, cfg, "handshake_timeout", 10000,
                             &c->handshake_timeout_ms) != 0;
-  bad |= h->cfg_uint(h, cfg, "stream_window", 64 * KIB, 1024 * MIB, 16 * MIB,
+  bad |= h->cfg_uint(h, cfg, "stream_window", 64 * KIB, 1024 * MIB, 128 * MIB,
                      &c->stream_window) != 0;
-  bad |= h->cfg_uint(h, cfg, "conn_window", 64 * KIB, 4096 * MIB, 64 * MIB,
+  bad |= h->cfg_uint(h, cfg, "conn_window", 64 * KIB, 4096 * MIB, 128 * MIB,
                      &c->conn_window) != 0;
   bad |= h->cfg_uint(h, cfg, "max_streams", 1, 1u << 20, 4096,
                      &c->max_streams) != 0;
-  bad |= h->cfg_uint(h, cfg, "send_buffer", 16 * KIB, 1024 * MIB, 16 * MIB,
+  bad |= h->cfg_uint(h, cfg, "send_buffer", 16 * KIB, 1024 * MIB, 64 * MIB,
                      &c->send_buffer) != 0;
   bad |= h->cfg_uint(h, cfg, "peer_send_memory", 1 * MIB, 65536 * MIB,
-                     64 * MIB, &c->peer_send_memory) != 0;
+                     128 * MIB, &c->peer_send_memory) != 0;
   bad |= h->cfg_uint(h, cfg, "send_memory", 1 * MIB, 65536 * MIB, 256 * MIB,
                      &c->send_memory) != 0;
   bad |= h->cfg_uint(h, cfg, "loopback_payload", 1200, QUIC_LOOP_PKT_MAX,
                      QUIC_LOOP_PKT_DEFAULT, &c->loopback_payload) != 0;
-  bad |= h->cfg_string(h, cfg, "congestion", "cubic", &cc) != 0;
+  bad |= h->cfg_string(h, cfg, "congestion", "auto", &cc) != 0;
   if (bad)
     return -EINVAL;
-  if (strcmp(cc, "cubic") == 0)
+  if (strcmp(cc, "auto") == 0)
+    c->cc_algo = QUIC_CC_AUTO;
+  else if (strcmp(cc, "cubic") == 0)
     c->cc_algo = NGTCP2_CC_ALGO_CUBIC;
   else if (strcmp(cc, "reno") == 0)
     c->cc_algo = NGTCP2_CC_ALGO_RENO;
@@ -459,7 +485,7 @@ static int parse_cfg(const struct sfk_host *h, const struct sfk_cfg_node *cfg,
     c->cc_algo = NGTCP2_CC_ALGO_BBR2;
   else {
     h->cfg_error(h, h->cfg_get(cfg, "congestion"),
-                 "congestion: expected cubic, reno, bbr or bbr2, not \"%s\"",
+                 "congestion: expected auto, cubic, reno, bbr or bbr2, not \"%s\"",
                  cc);
     return -EINVAL;
   }
@@ -492,6 +518,10 @@ static int parse_cfg(const struct sfk_host *h, const struct sfk_cfg_node *cfg,
                  "handshake_timeout: at least 100ms");
     return -EINVAL;
   }
+  /* A conn_window set below the default stream_window (a config from
+   * before the windows grew) caps the stream window instead of failing. */
+  if (c->conn_window < c->stream_window && !h->cfg_get(cfg, "stream_window"))
+    c->stream_window = c->conn_window;
   if (c->conn_window < c->stream_window) {
     n = h->cfg_get(cfg, "conn_window");
     h->cfg_error(h, n ? n : h->cfg_get(cfg, "stream_window"),

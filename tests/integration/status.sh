@@ -146,6 +146,8 @@ if transport == "1":
     for k in ("bytes_sent", "bytes_received"):
         want(isinstance(p.get(k), int) and p[k] > 0, "peers[0].%s > 0 (got %r)" % (k, p.get(k)))
     want(isinstance(p.get("rtt_us"), int) and p["rtt_us"] > 0, "peers[0].rtt_us > 0")
+    # congestion: auto (the default) picks CUBIC for a loopback peer.
+    want(p.get("congestion") == "cubic", "peers[0].congestion == cubic (got %r)" % p.get("congestion"))
 for e in errors:
     print("missing or wrong: " + e, file=sys.stderr)
 sys.exit(1 if errors else 0)
