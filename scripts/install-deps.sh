@@ -17,6 +17,8 @@ PACKAGES=(
   # NAT lab (tests/natlab), stun_discovery.sh, netcheck.sh: namespaces,
   # NAT, a real STUN/TURN server
   coturn iptables conntrack ethtool
+  # WAN benchmark (bench/wan, make bench-wan): the NFQUEUE delay line, ping
+  libnetfilter-queue-dev iputils-ping
 )
 
 installed() {
