@@ -116,6 +116,30 @@ run_cli prange --check-config -c prange.yaml
 grep -Eq "(^|/)prange\.yaml:$line:21: .*loopback_payload.*1200\.\.65507" prange.err ||
   fail "loopback_payload 70000 not reported as prange.yaml:$line:21 with its range: $(cat prange.err)"
 
+# --- a congestion control ngtcp2 does not have: the choices are listed -----------
+sed 's/^  plugin: quic$/  plugin: quic\n  congestion: fast/' good.yaml >pcc.yaml
+line=$(grep -n 'congestion' pcc.yaml | cut -d: -f1)
+run_cli pcc --check-config -c pcc.yaml
+[ "$RC" = 2 ] || fail "congestion: fast: exit $RC (expected 2)"
+grep -Eq "(^|/)pcc\.yaml:$line:15: .*auto, cubic, reno, bbr or bbr2.*\"fast\"" pcc.err ||
+  fail "congestion: fast not reported as pcc.yaml:$line:15 with the choices: $(cat pcc.err)"
+for cc in auto cubic reno bbr bbr2; do
+  sed "s/^  plugin: quic\$/  plugin: quic\n  congestion: $cc/" good.yaml >"pcc-$cc.yaml"
+  run_cli "pcc-$cc" --check-config -c "pcc-$cc.yaml"
+  [ "$RC" = 0 ] || fail "congestion: $cc: exit $RC (expected 0): $(cat "pcc-$cc.err")"
+done
+
+# --- conn_window alone, below the default stream window: the stream window
+# follows it (a config written before the defaults grew still loads); both
+# set the other way round is an error.
+sed 's/^  plugin: quic$/  plugin: quic\n  conn_window: 67108864/' good.yaml >pwin.yaml
+run_cli pwin --check-config -c pwin.yaml
+[ "$RC" = 0 ] || fail "conn_window alone (64 MiB): exit $RC (expected 0): $(cat pwin.err)"
+sed 's/^  plugin: quic$/  plugin: quic\n  conn_window: 67108864\n  stream_window: 134217728/' good.yaml >pwin2.yaml
+run_cli pwin2 --check-config -c pwin2.yaml
+[ "$RC" = 2 ] || fail "stream_window above conn_window: exit $RC (expected 2): $(cat pwin2.err)"
+grep -q 'stream_window' pwin2.err || fail "stream_window above conn_window: the message does not name the key: $(cat pwin2.err)"
+
 # --- command-line errors ----------------------------------------------------------
 run_cli badopt --no-such-option
 [ "$RC" = 2 ] || fail "unknown option: exit $RC (expected 2)"
