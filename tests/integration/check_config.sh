@@ -101,42 +101,41 @@ for d in "${dirs[@]}"; do
 done
 [ "$found" = 1 ] || fail "unknown plugin: the message lists none of the searched dirs ($SFKIT_PROXY_PLUGIN_DIR): $(cat plugin.err)"
 
+# check_quic NAME LINES: good.yaml with LINES (`\n` between them) added to its
+# transport section, checked; the first added line's number in LINE.
+check_quic() {
+  sed "s/^  plugin: quic\$/  plugin: quic\n$2/" good.yaml >"$1.yaml"
+  line=$(grep -nxF -- "${2%%\\n*}" "$1.yaml" | cut -d: -f1)
+  run_cli "$1" --check-config -c "$1.yaml"
+}
+
 # --- a plugin's own unknown key --------------------------------------------------
-sed 's/^  plugin: quic$/  plugin: quic\n  idle_timout: 5s/' good.yaml >pkey.yaml
-line=$(grep -n 'idle_timout' pkey.yaml | cut -d: -f1)
-run_cli pkey --check-config -c pkey.yaml
+check_quic pkey '  idle_timout: 5s'
 [ "$RC" = 2 ] || fail "unknown quic key: exit $RC (expected 2)"
 grep -Eq "(^|/)pkey\\.yaml:$line:3: .*idle_timout" pkey.err || fail "unknown quic key not reported as pkey.yaml:$line:3: $(cat pkey.err)"
 
 # --- a plugin's own value out of range -------------------------------------------
-sed 's/^  plugin: quic$/  plugin: quic\n  loopback_payload: 70000/' good.yaml >prange.yaml
-line=$(grep -n 'loopback_payload' prange.yaml | cut -d: -f1)
-run_cli prange --check-config -c prange.yaml
+check_quic prange '  loopback_payload: 70000'
 [ "$RC" = 2 ] || fail "loopback_payload 70000: exit $RC (expected 2)"
 grep -Eq "(^|/)prange\.yaml:$line:21: .*loopback_payload.*1200\.\.65507" prange.err ||
   fail "loopback_payload 70000 not reported as prange.yaml:$line:21 with its range: $(cat prange.err)"
 
 # --- a congestion control ngtcp2 does not have: the choices are listed -----------
-sed 's/^  plugin: quic$/  plugin: quic\n  congestion: fast/' good.yaml >pcc.yaml
-line=$(grep -n 'congestion' pcc.yaml | cut -d: -f1)
-run_cli pcc --check-config -c pcc.yaml
+check_quic pcc '  congestion: fast'
 [ "$RC" = 2 ] || fail "congestion: fast: exit $RC (expected 2)"
 grep -Eq "(^|/)pcc\.yaml:$line:15: .*auto, cubic, reno, bbr or bbr2.*\"fast\"" pcc.err ||
   fail "congestion: fast not reported as pcc.yaml:$line:15 with the choices: $(cat pcc.err)"
 for cc in auto cubic reno bbr bbr2; do
-  sed "s/^  plugin: quic\$/  plugin: quic\n  congestion: $cc/" good.yaml >"pcc-$cc.yaml"
-  run_cli "pcc-$cc" --check-config -c "pcc-$cc.yaml"
+  check_quic "pcc-$cc" "  congestion: $cc"
   [ "$RC" = 0 ] || fail "congestion: $cc: exit $RC (expected 0): $(cat "pcc-$cc.err")"
 done
 
 # --- conn_window alone, below the default stream window: the stream window
 # follows it (a config written before the defaults grew still loads); both
 # set the other way round is an error.
-sed 's/^  plugin: quic$/  plugin: quic\n  conn_window: 67108864/' good.yaml >pwin.yaml
-run_cli pwin --check-config -c pwin.yaml
+check_quic pwin '  conn_window: 67108864'
 [ "$RC" = 0 ] || fail "conn_window alone (64 MiB): exit $RC (expected 0): $(cat pwin.err)"
-sed 's/^  plugin: quic$/  plugin: quic\n  conn_window: 67108864\n  stream_window: 134217728/' good.yaml >pwin2.yaml
-run_cli pwin2 --check-config -c pwin2.yaml
+check_quic pwin2 '  conn_window: 67108864\n  stream_window: 134217728'
 [ "$RC" = 2 ] || fail "stream_window above conn_window: exit $RC (expected 2): $(cat pwin2.err)"
 grep -q 'stream_window' pwin2.err || fail "stream_window above conn_window: the message does not name the key: $(cat pwin2.err)"
 
