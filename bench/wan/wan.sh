@@ -194,6 +194,20 @@ vmhwm() { awk '/^VmHWM:/{print $2}' "/proc/$1/status" 2>/dev/null; }
 kv() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 rec() { echo "$RTT $LOSS $1 $2 $3" >>"$RES"; echo "cell rtt=$RTT loss=$LOSS path=$1 $2=$3"; }
 
+# governor_off: wait (up to 15 s) until the sending proxy's queue governor
+# is off (status: peers[].queue), which is 5 s after the last round trip
+# of the previous repetition: the bulk cells measure bulk transfers alone,
+# the loaded cell measures them next to round trips.
+governor_off() {
+  local i
+  for ((i = 0; i < 150; i++)); do
+    ip netns exec "$WAN_NS_B" "$PROXY" status -c "$WAN_DIR/p0.yaml" --json 2>/dev/null |
+      grep -q '"queue": *"on"' || return 0
+    sleep 0.1
+  done
+  echo "wan: the queue governor stayed on" >&2
+}
+
 # One setting: every path, REPS times, interleaved.
 setting() {
   local rep path line pings
@@ -204,6 +218,7 @@ setting() {
   for path in $PATHS; do
     start_path "$path"
     for ((rep = 1; rep <= REPS; rep++)); do
+      [ "$path" = proxy ] && governor_off
       line=$(load "$path" bulk -n 1 -t "$SECS") || exit 1
       rec "$path" bulk1 "$(kv mbps "$line")"
       line=$(load "$path" bulk -n 8 -t "$SECS") || exit 1

@@ -85,6 +85,11 @@ _Static_assert(QUIC_TXBUF >= QUIC_GSO_BYTES, "txbuf holds a GSO batch");
  * loopback peers CUBIC (see quic_conn.c conn_settings). */
 #define QUIC_CC_AUTO (-1)
 #define QUIC_CC_NETWORK NGTCP2_CC_ALGO_BBR
+/* transport.queue: when the queue governor (quic_queue.c) runs. */
+enum { QUIC_Q_INTERACTIVE, QUIC_Q_ALWAYS, QUIC_Q_OFF };
+/* While it holds bulk data: the longest the timer sleeps past a pacing
+ * deadline (ACKs, not the timer, normally let the data go). */
+#define QUIC_Q_RETRY_NS (1000 * 1000)
 /* Bytes a stream sends before the next one in sendq gets its turn. */
 #define QUIC_RR_QUANTUM (64 * 1024)
 /* Packets written per connection per flush before yielding to the loop. */
@@ -161,6 +166,8 @@ struct quic_cfg {
   uint64_t peer_timeout_ms;  /* no packet for this long: the peer is down */
   uint64_t relay_fallback_ms; /* auto: relay after this long without a
                                  direct handshake */
+  int queue_mode;             /* QUIC_Q_* */
+  uint64_t queue_delay_ms;    /* the governor's target queueing delay */
 };
 
 /* Counters for base.report (status). */
@@ -238,6 +245,7 @@ struct quic_stream {
   uint64_t tail_off; /* stream offset of tail->data[0] */
   uint64_t cur_off;  /* stream offset of cur->data[0] (chunk holding sent) */
   uint64_t acked, sent, end;
+  unsigned q_small;  /* short sends after a pause, up to 2 (quic_queue.c) */
   uint64_t mem; /* bytes of chunks held (counted in qc->mem, qi->mem) */
   /* Receive accounting (daemon bytes only, headers excluded). */
   uint64_t delivered, consumed;
@@ -300,6 +308,17 @@ struct quic_conn {
   uint64_t mem;  /* send-buffer bytes of its streams (peer_send_memory) */
   int mem_full;  /* a stream was refused space for it: wake them later */
   size_t tx_largest;
+  /* Queue governor (quic_queue.c). */
+  int q_loopback;       /* a loopback peer: no governor */
+  int q_hit;            /* bulk data waited for the cap this round trip */
+  int q_held;           /* ... in the last write pass */
+  uint64_t q_until_ns;  /* interactive: on until then */
+  uint64_t q_cap;       /* bytes in flight for bulk data; 0 = off,
+                           UINT64_MAX = on, no queue seen yet */
+  uint64_t q_rate;      /* the path's rate as last measured, bytes/s */
+  uint64_t q_peak;      /* the largest since the governor turned on */
+  uint64_t q_acked;     /* stream bytes acknowledged, all streams */
+  uint64_t q_win_acked, q_win_ns, q_next_ns; /* this round trip's start */
   struct quic_stream_list streams;
   struct quic_stream_list sendq;
 };
@@ -391,6 +410,12 @@ struct quic_inst {
 
 /* ---- quic_plugin.c -------------------------------------------------- */
 uint64_t quic_now(const struct quic_inst *qi);
+/* quic_queue.c: the queue governor. */
+void quic_queue_interactive(struct quic_conn *qc, struct quic_stream *s);
+int quic_queue_on(const struct quic_conn *qc, uint64_t now);
+uint64_t quic_queue_cap(struct quic_conn *qc, uint64_t now);
+int quic_queue_allows(struct quic_conn *qc, const struct quic_stream *s,
+                      uint64_t cap);
 /* "10 s", "500 ms", "2.5 s" for messages. */
 const char *quic_dur_str(uint64_t ms, char *buf, size_t bufsz);
 /* "cubic", "bbr", ... for a ngtcp2_cc_algo; "auto" for QUIC_CC_AUTO. */

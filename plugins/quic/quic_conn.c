@@ -334,6 +334,7 @@ static void conn_settings(struct quic_conn *qc, ngtcp2_settings *st,
       st->max_stream_window = QUIC_LOOP_STREAM_WINDOW;
     if (cfg->cc_algo == QUIC_CC_AUTO)
       st->cc_algo = NGTCP2_CC_ALGO_CUBIC;
+    qc->q_loopback = 1;
   }
   qc->cc_algo = st->cc_algo;
 
@@ -892,6 +893,12 @@ static void conn_arm_timer(struct quic_conn *qc) {
     if (live < exp)
       exp = live;
   }
+  /* Bulk data held by the governor: ngtcp2's pacing deadline has passed
+   * and stays there until a packet goes out, so it would wake us at once,
+   * again and again.  An ACK (a read makes the connection dirty) is what
+   * lets data go; the timer only has to keep ngtcp2's others. */
+  if (qc->q_held && exp <= now)
+    exp = now + QUIC_Q_RETRY_NS;
   if (exp == UINT64_MAX)
     return;
   ev_timer_set(&qc->timer, exp > now ? (double)(exp - now) / 1e9 : 0., 0.);
@@ -1156,12 +1163,14 @@ void quic_conn_write(struct quic_conn *qc) {
   ngtcp2_tstamp now;
   size_t pktmax, room, maxpk, off = 0, npk = 0, gso = 0;
   unsigned budget = QUIC_WRITE_BUDGET, spins = 0;
+  uint64_t qcap;
 
   if (!qc->conn || (qc->flags & QCF_DOOMED) || qi->stopped)
     return;
   qc->flags &= ~(uint32_t)QCF_DIRTY;
   qc->rx_since_write = 0;
   qc->ack_hold_ns = 0;
+  qc->q_held = 0;
   now = quic_now(qi);
   pktmax = ngtcp2_conn_get_path_max_tx_udp_payload_size(qc->conn);
   if (pktmax > QUIC_LOOP_PKT_MAX)
@@ -1181,6 +1190,7 @@ void quic_conn_write(struct quic_conn *qc) {
     ngtcp2_conn_set_keep_alive_timeout(qc->conn, 1);
   ngtcp2_path_storage_zero(&ps);
   memset(&pi, 0, sizeof(pi));
+  qcap = quic_queue_cap(qc, now);
 
   for (;;) {
     struct quic_stream *s = TAILQ_FIRST(&qc->sendq);
@@ -1193,6 +1203,13 @@ void quic_conn_write(struct quic_conn *qc) {
     if (++spins > QUIC_WRITE_BUDGET * 8) {
       qc->flags |= QCF_DIRTY;
       break;
+    }
+    /* Bulk data over the governor's cap waits for ACKs (they make the
+     * connection dirty again); short sends sit at the head of sendq and
+     * have gone out before.  ACKs and control frames still go. */
+    if (s && (qc->q_held || !quic_queue_allows(qc, s, qcap))) {
+      qc->q_held = 1;
+      s = NULL;
     }
     if (s) {
       nv = quic_stream_unsent(s, v, 4, &fin);

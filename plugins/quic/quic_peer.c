@@ -602,6 +602,11 @@ void quic_op_peer_report(void *self, uint32_t pid, struct sfk_report *r) {
     r->str(r, "congestion", quic_cc_name(qc->cc_algo));
     r->num(r, "cwnd", (int64_t)cs.cwnd);
     r->num(r, "bytes_in_flight", (int64_t)cs.bytes_in_flight);
+    /* The queue governor: on or off now, and its cap on bulk data in
+     * flight (0: none). */
+    r->str(r, "queue", quic_queue_on(qc, quic_now(qi)) ? "on" : "off");
+    r->num(r, "queue_cap",
+           qc->q_cap == UINT64_MAX ? 0 : (int64_t)qc->q_cap);
     r->num(r, "pto_count", (int64_t)cs.pto_count);
     r->num(r, "age_s", (int64_t)((quic_now(qi) - qc->up_ns) / 1000000000u));
   }

@@ -212,8 +212,11 @@ void quic_stream_sent(struct quic_stream *s, size_t n, int fin) {
 }
 
 static void sbuf_acked(struct quic_stream *s, uint64_t upto) {
-  if (upto > s->acked)
+  if (upto > s->acked) {
+    if (s->qc)
+      s->qc->q_acked += upto - s->acked;
     s->acked = upto;
+  }
   if (s->acked >= s->end) {
     /* Everything acknowledged: give all memory back. */
     sbuf_free(s);
@@ -281,11 +284,14 @@ void quic_stream_sendq_add(struct quic_stream *s) {
     return;
   /* A stream that comes back with little to send (a request, a reply, a
    * round of an interactive protocol) goes first instead of waiting for
-   * every bulk stream's quantum; a backlog joins the end of the line. */
-  if (s->end - s->sent <= QUIC_RR_QUANTUM)
+   * every bulk stream's quantum; a backlog joins the end of the line.
+   * Such a stream may also turn the queue governor on. */
+  if (s->end - s->sent <= QUIC_RR_QUANTUM) {
+    quic_queue_interactive(qc, s);
     TAILQ_INSERT_HEAD(&qc->sendq, s, sq);
-  else
+  } else {
     TAILQ_INSERT_TAIL(&qc->sendq, s, sq);
+  }
   s->flags |= QSF_IN_SENDQ;
   quic_conn_dirty(qc);
 }

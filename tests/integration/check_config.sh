@@ -139,6 +139,20 @@ check_quic pwin2 '  conn_window: 67108864\n  stream_window: 134217728'
 [ "$RC" = 2 ] || fail "stream_window above conn_window: exit $RC (expected 2): $(cat pwin2.err)"
 grep -q 'stream_window' pwin2.err || fail "stream_window above conn_window: the message does not name the key: $(cat pwin2.err)"
 
+
+# --- the queue governor: its three modes, and a target out of range ---------------
+check_quic pq '  queue: sometimes'
+[ "$RC" = 2 ] || fail "queue: sometimes: exit $RC (expected 2)"
+grep -Eq "(^|/)pq\.yaml:$line:10: .*interactive, always or off.*\"sometimes\"" pq.err ||
+  fail "queue: sometimes not reported as pq.yaml:$line:10 with the choices: $(cat pq.err)"
+for qm in interactive always off; do
+  check_quic "pq-$qm" "  queue: $qm\n  queue_delay: 10ms"
+  [ "$RC" = 0 ] || fail "queue: $qm: exit $RC (expected 0): $(cat "pq-$qm.err")"
+done
+check_quic pqd '  queue_delay: 0ms'
+[ "$RC" = 2 ] || fail "queue_delay: 0ms: exit $RC (expected 2)"
+grep -Eq "(^|/)pqd\.yaml:$line:16: .*queue_delay: between 1ms and 1s" pqd.err ||
+  fail "queue_delay: 0ms not reported as pqd.yaml:$line:16 with its range: $(cat pqd.err)"
 # --- command-line errors ----------------------------------------------------------
 run_cli badopt --no-such-option
 [ "$RC" = 2 ] || fail "unknown option: exit $RC (expected 2)"

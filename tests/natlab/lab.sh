@@ -448,6 +448,24 @@ lab_loss() {
   log "party $name: $pct % loss each way"
 }
 
+# lab_rate NAME RATE QUEUE_BYTES: a bottleneck on the party's downlink: tbf
+# at RATE (tc syntax, e.g. 20mbit) with a queue of QUEUE_BYTES on its NAT
+# router's lan side; RATE off removes it. With the offloads off, tbf sees
+# single datagrams.
+lab_rate() {
+  local name=$1 rate=$2 limit=${3:-}
+  _lab_party "$name"
+  [ -n "${LAB_ROUTER_NS[$name]:-}" ] || fail "lab_rate: $name has no NAT router"
+  if [ "$rate" = off ]; then
+    ip -n "${LAB_ROUTER_NS[$name]}" link show lan >/dev/null 2>&1 &&
+      ip netns exec "${LAB_ROUTER_NS[$name]}" tc qdisc del dev lan root 2>/dev/null
+    return 0
+  fi
+  ip netns exec "${LAB_ROUTER_NS[$name]}" tc qdisc replace dev lan root tbf rate "$rate" \
+    burst 32kb limit "$limit" || fail "lab_rate $name $rate $limit"
+  log "party $name: downlink $rate, queue $limit bytes"
+}
+
 # lab_rebind NAME: a NAT rebinding: the router forgets every mapping
 # (conntrack -F) and MASQUERADE moves to a new port range (--to-ports), so
 # the next datagram out gets a new public port.
