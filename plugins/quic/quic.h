@@ -312,13 +312,17 @@ struct quic_conn {
   int q_loopback;       /* a loopback peer: no governor */
   int q_hit;            /* bulk data waited for the cap this round trip */
   int q_held;           /* ... in the last write pass */
+  int q_tight;          /* the cap aims at queue_delay (else at min RTT) */
+  uint64_t q_inflight;  /* bytes in flight as of this write pass: ngtcp2's
+                           at its start plus every packet written since */
   uint64_t q_until_ns;  /* interactive: on until then */
   uint64_t q_cap;       /* bytes in flight for bulk data; 0 = off,
                            UINT64_MAX = on, no queue seen yet */
   uint64_t q_rate;      /* the path's rate as last measured, bytes/s */
   uint64_t q_peak;      /* the largest since the governor turned on */
   uint64_t q_acked;     /* stream bytes acknowledged, all streams */
-  uint64_t q_win_acked, q_win_ns, q_next_ns; /* this round trip's start */
+  /* q_acked, tx_bytes and bytes in flight at this round trip's start */
+  uint64_t q_win_acked, q_win_tx, q_win_inflight, q_win_ns, q_next_ns;
   struct quic_stream_list streams;
   struct quic_stream_list sendq;
 };

@@ -1241,6 +1241,7 @@ void quic_conn_write(struct quic_conn *qc) {
     if (n == 0)
       break;
     conn_count_tx(qc, (size_t)n);
+    qc->q_inflight += (uint64_t)n; /* for quic_queue_allows */
     if (npk == 0) {
       gso = (size_t)n;
       off += (size_t)n;

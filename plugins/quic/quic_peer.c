@@ -602,8 +602,10 @@ void quic_op_peer_report(void *self, uint32_t pid, struct sfk_report *r) {
     r->str(r, "congestion", quic_cc_name(qc->cc_algo));
     r->num(r, "cwnd", (int64_t)cs.cwnd);
     r->num(r, "bytes_in_flight", (int64_t)cs.bytes_in_flight);
+    /* The congestion controller's view of the path's rate (bit/s). */
+    r->num(r, "delivery_rate_bps", (int64_t)(cs.delivery_rate_sec * 8));
     /* The queue governor: on or off now, and its cap on bulk data in
-     * flight (0: none). */
+     * flight (0: none; while off, the ceiling's). */
     r->str(r, "queue", quic_queue_on(qc, quic_now(qi)) ? "on" : "off");
     r->num(r, "queue_cap",
            qc->q_cap == UINT64_MAX ? 0 : (int64_t)qc->q_cap);

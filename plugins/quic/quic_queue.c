@@ -15,8 +15,8 @@
  * once per smoothed RTT:
  *   - above queue_delay: cap = rate x (min RTT + queue_delay), the bytes
  *     that fill the path plus queue_delay's worth of queue.  The rate is
- *     what was acknowledged in that round trip: with a queue standing
- *     the link was busy, so it is the path's.
+ *     what was delivered in that round trip: with a queue standing the
+ *     link was busy, so it is the path's.
  *   - below queue_delay, while bulk data waited for the cap: + 1/16.
  *   - never below 3/4 of the bandwidth-delay product at the largest rate
  *     seen since the governor turned on (nor QUIC_Q_FLOOR_PKTS packets):
@@ -27,14 +27,26 @@
  * the first round trip with a queue there is no cap (BBR's startup runs
  * as it is).
  *
+ * The ceiling: while the governor is off, the same cap runs with a
+ * target of one minimum RTT (queue_delay if that is longer), so at most
+ * about a round trip's worth of data waits in the queue, which is what
+ * BBR means to allow (two bandwidth-delay products in flight).  It is
+ * there because BBR's rate estimate runs high on a long fast path: a
+ * busy receiver acknowledges in bursts, the bursts read as a rate above
+ * the link's, BBR's startup never ends, and at 100 ms / 1 Gbit/s it kept
+ * 35-48 MB in flight into a 12.5 MB router queue, and a third of the
+ * packets it sent were dropped there (docs/performance.md).  The rate
+ * the cap uses is the one acknowledged over a whole round trip, which
+ * the bursts do not inflate.
+ *
  * When: `queue: interactive` (the default) turns it on for QUIC_Q_HOLD_NS
  * after a stream sent a little after a pause (everything it had sent
  * acknowledged, 1 to QUIC_RR_QUANTUM new bytes: a FIN alone is a close),
  * from the second such send on: a stream's first payload after its header or status byte does not
- * count, so a bulk transfer alone never turns it on and keeps BBR's full
- * rate.  `always`: on all the time (shares a link politely with other
- * flows, at some bulk throughput); `off`: BBR alone.  Network paths only:
- * loopback peers have no router queue.
+ * count, so a bulk transfer alone never turns it on and gets only the
+ * ceiling.  `always`: on all the time (shares a link politely with other
+ * flows, at some bulk throughput); `off`: BBR alone, no ceiling either.
+ * Network paths only: loopback peers have no router queue.
  */
 #include "quic.h"
 
@@ -70,38 +82,70 @@ static uint64_t bytes_for(uint64_t rate, ngtcp2_duration d) {
   return (uint64_t)((double)rate * (double)d / (double)NGTCP2_SECONDS);
 }
 
-/* Refresh the cap; once per write pass. */
+/* Refresh the cap (the governor's, else the ceiling's); once per write
+ * pass. */
 uint64_t quic_queue_cap(struct quic_conn *qc, uint64_t now) {
   const struct quic_cfg *cfg = &qc->qi->cfg;
   ngtcp2_duration target = cfg->queue_delay_ms * NGTCP2_MILLISECONDS;
   ngtcp2_conn_stat cs;
+  int tight = quic_queue_on(qc, now);
 
-  if (!quic_queue_on(qc, now)) {
+  if (!q_applies(qc)) {
     qc->q_cap = 0;
     return 0;
   }
   ngtcp2_conn_get_conn_stat(qc->conn, &cs);
+  qc->q_inflight = cs.bytes_in_flight;
   if (cs.min_rtt == UINT64_MAX || cs.smoothed_rtt == 0)
     return 0;
+  if (tight != qc->q_tight) {
+    qc->q_tight = tight;
+    /* Into the short queue the cap starts again from measuring (the
+     * ceiling's cap and peak, kept, made round trips under load 5-20 ms
+     * longer at 50 and 100 ms).  Back from it, the cap jumps to the
+     * ceiling's level at once: grown back by 1/16 per round trip it
+     * would hold a bulk transfer back for a second or more at 100 ms. */
+    if (tight)
+      qc->q_cap = 0;
+    else if (qc->q_cap) {
+      uint64_t c = bytes_for(qc->q_peak, 2 * cs.min_rtt);
+      if (qc->q_cap < c)
+        qc->q_cap = c;
+    }
+  }
+  if (!tight && target < cs.min_rtt)
+    target = cs.min_rtt;
   if (qc->q_cap == 0) { /* just turned on: measure first */
     qc->q_cap = UINT64_MAX;
     qc->q_rate = qc->q_peak = 0;
     qc->q_hit = 0;
     qc->q_win_acked = qc->q_acked;
+    qc->q_win_tx = qc->tx_bytes;
+    qc->q_win_inflight = cs.bytes_in_flight;
     qc->q_win_ns = now;
     qc->q_next_ns = now + cs.smoothed_rtt;
   }
   if (now >= qc->q_next_ns) {
-    /* Bytes per second acknowledged over the last round trip.  With a
-     * queue standing the link was busy, so that is the path's rate;
+    /* Bytes per second delivered over the last round trip: stream
+     * bytes acknowledged in order.  They jump when a retransmission
+     * fills a hole (1.5 Gbit/s read on a 1 Gbit/s path), so for the
+     * short queue the rate is the lower of that and the bytes that left
+     * flight (sent in the round trip minus what is still in flight,
+     * which counts lost ones too); the ceiling keeps the higher reading,
+     * which a lower one cost single transfers 10-20 % at 100 ms.  With
+     * a queue standing the link was busy, so that is the path's rate;
      * without one only a higher rate tells us more. */
-    uint64_t rate = (uint64_t)((double)(qc->q_acked - qc->q_win_acked) *
-                               (double)NGTCP2_SECONDS /
-                               (double)(now - qc->q_win_ns));
+    uint64_t gone = qc->tx_bytes - qc->q_win_tx + qc->q_win_inflight;
+    uint64_t acked = qc->q_acked - qc->q_win_acked;
     uint64_t qd =
         cs.smoothed_rtt > cs.min_rtt ? cs.smoothed_rtt - cs.min_rtt : 0;
-    uint64_t lo;
+    uint64_t rate, lo;
 
+    gone = gone > cs.bytes_in_flight ? gone - cs.bytes_in_flight : 0;
+    if (tight && gone < acked)
+      acked = gone;
+    rate = (uint64_t)((double)acked * (double)NGTCP2_SECONDS /
+                      (double)(now - qc->q_win_ns));
     if (qd > target || rate > qc->q_rate)
       qc->q_rate = rate;
     if (rate > qc->q_peak)
@@ -120,6 +164,8 @@ uint64_t quic_queue_cap(struct quic_conn *qc, uint64_t now) {
       qc->q_cap = lo;
     qc->q_hit = 0;
     qc->q_win_acked = qc->q_acked;
+    qc->q_win_tx = qc->tx_bytes;
+    qc->q_win_inflight = cs.bytes_in_flight;
     qc->q_win_ns = now;
     qc->q_next_ns = now + cs.smoothed_rtt;
   }
@@ -128,12 +174,9 @@ uint64_t quic_queue_cap(struct quic_conn *qc, uint64_t now) {
 
 int quic_queue_allows(struct quic_conn *qc, const struct quic_stream *s,
                       uint64_t cap) {
-  ngtcp2_conn_stat cs;
-
   if (!cap || s->end - s->sent <= QUIC_RR_QUANTUM)
     return 1;
-  ngtcp2_conn_get_conn_stat(qc->conn, &cs);
-  if (cs.bytes_in_flight < cap)
+  if (qc->q_inflight < cap)
     return 1;
   qc->q_hit = 1;
   return 0;

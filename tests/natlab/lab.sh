@@ -466,6 +466,16 @@ lab_rate() {
   log "party $name: downlink $rate, queue $limit bytes"
 }
 
+# lab_backlog NAME: the bytes waiting in the queue of lab_rate's tbf now.
+lab_backlog() {
+  _lab_party "$1"
+  ip netns exec "${LAB_ROUTER_NS[$1]}" tc -s qdisc show dev lan |
+    awk '/backlog/ {
+      b = $2; sub(/b$/, "", b); m = 1   # tc prints 59Kb, 1Mb above 1024
+      if (b ~ /K$/) m = 1024; else if (b ~ /M$/) m = 1048576
+      sub(/[KM]$/, "", b); printf "%d\n", b * m; exit }'
+}
+
 # lab_rebind NAME: a NAT rebinding: the router forgets every mapping
 # (conntrack -F) and MASQUERADE moves to a new port range (--to-ports), so
 # the next datagram out gets a new public port.

@@ -47,7 +47,9 @@ _governed() {
   local f v
   f=$(status_json b) || return 1
   v=$(jget "$f" "peers[$pid_a].queue_cap" 2>/dev/null) || return 1
-  [ "$v" -gt 0 ] 2>/dev/null
+  [ "$v" -gt 0 ] 2>/dev/null || return 1
+  # on: the short queue of the rounds, not the ceiling of queue_ceiling.sh
+  [ "$(jget "$f" "peers[$pid_a].queue" 2>/dev/null)" = on ]
 }
 wait_until 30 _governed ||
   fail "b's governor never capped the bulk data: $(cat "$LAB_DIR/b/status.json")"
