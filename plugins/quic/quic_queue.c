@@ -36,8 +36,8 @@
  * the link's, BBR's startup never ends, and at 100 ms / 1 Gbit/s it kept
  * 35-48 MB in flight into a 12.5 MB router queue, and a third of the
  * packets it sent were dropped there (docs/performance.md).  The rate
- * the cap uses is the one acknowledged over a whole round trip, which
- * the bursts do not inflate.
+ * the cap uses is counted over a whole round trip, which the bursts do
+ * not inflate.
  *
  * When: `queue: interactive` (the default) turns it on for QUIC_Q_HOLD_NS
  * after a stream sent a little after a pause (everything it had sent
@@ -82,6 +82,16 @@ static uint64_t bytes_for(uint64_t rate, ngtcp2_duration d) {
   return (uint64_t)((double)rate * (double)d / (double)NGTCP2_SECONDS);
 }
 
+/* A new measuring round trip starts now. */
+static void q_window_start(struct quic_conn *qc, const ngtcp2_conn_stat *cs,
+                           uint64_t now) {
+  qc->q_win_acked = qc->q_acked;
+  qc->q_win_tx = qc->tx_bytes;
+  qc->q_win_inflight = cs->bytes_in_flight;
+  qc->q_win_ns = now;
+  qc->q_next_ns = now + cs->smoothed_rtt;
+}
+
 /* Refresh the cap (the governor's, else the ceiling's); once per write
  * pass. */
 uint64_t quic_queue_cap(struct quic_conn *qc, uint64_t now) {
@@ -119,11 +129,7 @@ uint64_t quic_queue_cap(struct quic_conn *qc, uint64_t now) {
     qc->q_cap = UINT64_MAX;
     qc->q_rate = qc->q_peak = 0;
     qc->q_hit = 0;
-    qc->q_win_acked = qc->q_acked;
-    qc->q_win_tx = qc->tx_bytes;
-    qc->q_win_inflight = cs.bytes_in_flight;
-    qc->q_win_ns = now;
-    qc->q_next_ns = now + cs.smoothed_rtt;
+    q_window_start(qc, &cs, now);
   }
   if (now >= qc->q_next_ns) {
     /* Bytes per second delivered over the last round trip: stream
@@ -163,11 +169,7 @@ uint64_t quic_queue_cap(struct quic_conn *qc, uint64_t now) {
     if (qc->q_cap < lo)
       qc->q_cap = lo;
     qc->q_hit = 0;
-    qc->q_win_acked = qc->q_acked;
-    qc->q_win_tx = qc->tx_bytes;
-    qc->q_win_inflight = cs.bytes_in_flight;
-    qc->q_win_ns = now;
-    qc->q_next_ns = now + cs.smoothed_rtt;
+    q_window_start(qc, &cs, now);
   }
   return qc->q_cap == UINT64_MAX ? 0 : qc->q_cap;
 }
