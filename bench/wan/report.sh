@@ -30,10 +30,10 @@ report() {
   echo
   echo "### Latency at loss 0 (ms; added = over direct TCP)"
   echo
-  echo "| RTT ms | ping (link) | direct p50 / p99 | ssh -D p50 / p99 | sfkit-proxy p50 / p99 | added p50 | under load p50: direct / ssh / sfkit | setup p50: direct / ssh / sfkit | sfkit connect p50 |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| RTT ms | ping (link) | direct p50 / p99 | ssh -D p50 / p99 | sfkit-proxy p50 / p99 | added p50 | under load p50: direct / ssh / sfkit | bulk beside it, Mbit/s: direct / ssh / sfkit | setup p50: direct / ssh / sfkit | sfkit connect p50 |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for r in $RTTS; do
-    echo "| $r | $(med "$r" 0 link ping_ms) | $(ms "$(med "$r" 0 direct ping_p50)") / $(ms "$(med "$r" 0 direct ping_p99)") | $(ms "$(med "$r" 0 ssh ping_p50)") / $(ms "$(med "$r" 0 ssh ping_p99)") | $(ms "$(med "$r" 0 proxy ping_p50)") / $(ms "$(med "$r" 0 proxy ping_p99)") | $(diffms "$(med "$r" 0 proxy ping_p50)" "$(med "$r" 0 direct ping_p50)") | $(ms "$(med "$r" 0 direct loaded_p50)") / $(ms "$(med "$r" 0 ssh loaded_p50)") / $(ms "$(med "$r" 0 proxy loaded_p50)") | $(ms "$(med "$r" 0 direct setup_p50)") / $(ms "$(med "$r" 0 ssh setup_p50)") / $(ms "$(med "$r" 0 proxy setup_p50)") | $(ms "$(med "$r" 0 proxy connect_p50)") |"
+    echo "| $r | $(med "$r" 0 link ping_ms) | $(ms "$(med "$r" 0 direct ping_p50)") / $(ms "$(med "$r" 0 direct ping_p99)") | $(ms "$(med "$r" 0 ssh ping_p50)") / $(ms "$(med "$r" 0 ssh ping_p99)") | $(ms "$(med "$r" 0 proxy ping_p50)") / $(ms "$(med "$r" 0 proxy ping_p99)") | $(diffms "$(med "$r" 0 proxy ping_p50)" "$(med "$r" 0 direct ping_p50)") | $(ms "$(med "$r" 0 direct loaded_p50)") / $(ms "$(med "$r" 0 ssh loaded_p50)") / $(ms "$(med "$r" 0 proxy loaded_p50)") | $(med "$r" 0 direct loaded_mbps) / $(med "$r" 0 ssh loaded_mbps) / $(med "$r" 0 proxy loaded_mbps) | $(ms "$(med "$r" 0 direct setup_p50)") / $(ms "$(med "$r" 0 ssh setup_p50)") / $(ms "$(med "$r" 0 proxy setup_p50)") | $(ms "$(med "$r" 0 proxy connect_p50)") |"
   done
   echo
   echo "### Peak RSS of each proxy (KiB, largest over the setting's runs, 8-connection cells included)"

@@ -311,6 +311,7 @@ struct quic_conn {
   /* Queue governor (quic_queue.c). */
   int q_loopback;       /* a loopback peer: no governor */
   int q_hit;            /* bulk data waited for the cap this round trip */
+  int q_bulk;           /* bulk data was ready to send this round trip */
   int q_held;           /* ... in the last write pass */
   int q_tight;          /* the cap aims at queue_delay (else at min RTT) */
   uint64_t q_inflight;  /* bytes in flight as of this write pass: ngtcp2's
@@ -320,6 +321,7 @@ struct quic_conn {
                            UINT64_MAX = on, no queue seen yet */
   uint64_t q_rate;      /* the path's rate as last measured, bytes/s */
   uint64_t q_peak;      /* the largest since the governor turned on */
+  uint64_t q_last;      /* the rate of the round trip before, bytes/s */
   uint64_t q_acked;     /* stream bytes acknowledged, all streams */
   /* q_acked, tx_bytes and bytes in flight at this round trip's start */
   uint64_t q_win_acked, q_win_tx, q_win_inflight, q_win_ns, q_next_ns;

@@ -61,6 +61,16 @@ socks_reply() {
 }
 _socks_ok() { [ "$(socks_reply "$1" "$2" "$3" 10)" = 0x00 ]; }
 
+# serve_file PARTY MB: an HTTP server in PARTY's host (port LAB_SERVER_PORT)
+# serving $www/fileMB, an MB-MiB file made once; sets the caller's www
+# (the directory).
+serve_file() {
+  www=$LAB_DIR/$1/www
+  mkdir -p "$www"
+  [ -f "$www/file$2" ] || make_file "$www/file$2" "$2"
+  lab_serve "$1" http "$www"
+}
+
 # pc_fetch FROM TO MB: an unmodified curl under proxychains4 in FROM's host
 # downloads MB MiB from an HTTP server in TO's host (10.0.0.<TO's PID>);
 # SHA-256 compared.
@@ -73,10 +83,7 @@ pc_fetch() {
   # strict_chain: nothing ever goes direct; only loopback bypasses the proxy
   printf 'strict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 10000\nlocalnet 127.0.0.0/255.0.0.0\n[ProxyList]\nsocks5 127.0.0.1 %s\n' \
     "$LAB_SOCKS_PORT" >"$conf"
-  www=$LAB_DIR/$to/www
-  mkdir -p "$www"
-  [ -f "$www/file$mb" ] || make_file "$www/file$mb" "$mb"
-  lab_serve "$to" http "$www"
+  serve_file "$to" "$mb"
   got=$(lab_exec "$from" env -u http_proxy -u https_proxy -u ALL_PROXY -u all_proxy \
     timeout 120 proxychains4 -q -f "$conf" curl -sS --fail "http://10.0.0.$pid:$LAB_SERVER_PORT/file$mb" \
     2>"$LAB_DIR/$from/pc.err" | sha_stdin) || fail "proxychains4 curl $from <- $to failed: $(cat "$LAB_DIR/$from/pc.err")"

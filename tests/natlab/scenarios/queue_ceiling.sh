@@ -4,8 +4,8 @@
 # 200 ms); b sends with the default congestion control (BBR on a network
 # path). While a downloads a file from b, b's status shows the governor
 # off (no round trips ran) and a cap on bulk data in flight all the same
-# (peers[a].queue_cap > 0: the ceiling, which keeps at most about one
-# round trip of data queued, and queue_delay's worth at least); the
+# (peers[a].queue_cap > 0: the ceiling, which keeps at most about 4/5
+# of a round trip of data queued, and queue_delay's worth at least); the
 # router's queue, read every 100 ms, has a median under a quarter of its
 # size; and the file arrives intact (SHA-256): the cap loses nothing.
 # With `queue: off` there is no cap and the test fails. (The ceiling's
@@ -29,10 +29,7 @@ check_published b
 lab_rate a 20mbit "$LIMIT"
 pid_a=${LAB_PROXY_PARTY_PID[a]} pid_b=${LAB_PROXY_PARTY_PID[b]}
 
-www=$LAB_DIR/b/www
-mkdir -p "$www"
-make_file "$www/file$MB" "$MB"
-lab_serve b http "$www"
+serve_file b "$MB"
 http_port=$LAB_SERVER_PORT
 
 got=$LAB_DIR/a/file$MB

@@ -24,10 +24,7 @@ check_published b
 lab_rate a 20mbit 500000
 pid_a=${LAB_PROXY_PARTY_PID[a]} pid_b=${LAB_PROXY_PARTY_PID[b]}
 
-www=$LAB_DIR/b/www
-mkdir -p "$www"
-make_file "$www/file$MB" "$MB"
-lab_serve b http "$www"
+serve_file b "$MB"
 http_port=$LAB_SERVER_PORT
 lab_serve b echo
 echo_port=$LAB_SERVER_PORT
