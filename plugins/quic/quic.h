@@ -313,7 +313,7 @@ struct quic_conn {
   int q_hit;            /* bulk data waited for the cap this round trip */
   int q_bulk;           /* bulk data was ready to send this round trip */
   int q_held;           /* ... in the last write pass */
-  int q_tight;          /* the cap aims at queue_delay (else at min RTT) */
+  int q_tight;          /* the cap aims at queue_delay (else 4/5 min RTT) */
   uint64_t q_inflight;  /* bytes in flight as of this write pass: ngtcp2's
                            at its start plus every packet written since */
   uint64_t q_until_ns;  /* interactive: on until then */
